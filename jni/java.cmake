@@ -1,0 +1,112 @@
+# ImageJ plugin: classes jar, JNI library, plugin jar, test jar and the ImageJ/JNI ctest tests.
+# Included by the top-level CMakeLists.txt (FL_JAVA=ON). Recipe: ../shared/docs/imagej-jni-recipe.md.
+#
+#   build/plugins/Ferrolens_.jar = classes + plugins.config (jar root) + native/linux-x86_64/libferrolens_jni.so
+#   Install: copy it into Fiji.app/plugins/ (or ~/.imagej/plugins/), restart.
+
+find_package(Java 11 REQUIRED COMPONENTS Development Runtime)
+# CMake 3.25 FindJNI does not know java-17-openjdk-amd64: derive JAVA_HOME from javac (recipe pitfall 2).
+if(NOT JAVA_HOME AND NOT DEFINED ENV{JAVA_HOME})
+  get_filename_component(_fl_javac_real "${Java_JAVAC_EXECUTABLE}" REALPATH)
+  get_filename_component(JAVA_HOME "${_fl_javac_real}/../.." ABSOLUTE)
+endif()
+find_package(JNI REQUIRED COMPONENTS JVM)   # headers only; JVM component avoids the libjawt requirement
+include(UseJava)
+find_jar(IJ_JAR NAMES ij PATHS /usr/share/java)
+if(NOT IJ_JAR)
+  message(FATAL_ERROR "ij.jar not found: apt-get install libij-java (ImageJ 1.53t)")
+endif()
+
+# ---- classes jar (+ JNI header via javac -h) ------------------------------------------------------
+set(FL_JAVA_DIR ${CMAKE_SOURCE_DIR}/jni/java)
+file(GLOB FL_JAVA_SOURCES CONFIGURE_DEPENDS ${FL_JAVA_DIR}/ferrolens/*.java)
+set(CMAKE_JAVA_COMPILE_FLAGS --release 8 -Xlint:all,-options -encoding UTF-8)
+add_jar(ferrolens_classes
+  SOURCES ${FL_JAVA_SOURCES}
+  RESOURCES NAMESPACE "." ${CMAKE_SOURCE_DIR}/plugin-descriptor/plugins.config   # "." = jar root (pitfall 3)
+  INCLUDE_JARS ${IJ_JAR}
+  OUTPUT_NAME ferrolens_classes
+  GENERATE_NATIVE_HEADERS ferrolens_jni_headers DESTINATION ${CMAKE_BINARY_DIR}/jni-include)
+
+# ---- JNI shared library ----------------------------------------------------------------------------
+file(GLOB FL_JNI_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/jni/c/*.c)
+add_library(ferrolens_jni SHARED ${FL_JNI_SOURCES})
+target_include_directories(ferrolens_jni PRIVATE ${JNI_INCLUDE_DIRS})
+target_compile_options(ferrolens_jni PRIVATE -Wall -Wextra -Wno-unused-parameter)
+target_link_libraries(ferrolens_jni PRIVATE ferrolens_engine ferrolens_jni_headers)
+target_link_options(ferrolens_jni PRIVATE -Wl,--no-undefined)
+set_target_properties(ferrolens_jni PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
+
+# ---- plugin jar: copy of the classes jar + the .so (no cycle jar -> .so -> header -> javac; pitfall 5)
+# The name must contain an underscore or ImageJ 1.x ignores the jar (pitfall 4).
+get_target_property(FL_CLASSES_JAR ferrolens_classes JAR_FILE)
+set(FL_PLUGIN_JAR ${CMAKE_BINARY_DIR}/plugins/Ferrolens_.jar)
+set(FL_JAR_STAGE ${CMAKE_BINARY_DIR}/jarstage)
+add_custom_command(OUTPUT ${FL_PLUGIN_JAR}
+  COMMAND ${CMAKE_COMMAND} -E rm -rf ${FL_JAR_STAGE}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/plugins ${FL_JAR_STAGE}/native/linux-x86_64
+  COMMAND ${CMAKE_COMMAND} -E copy $<TARGET_FILE:ferrolens_jni> ${FL_JAR_STAGE}/native/linux-x86_64/libferrolens_jni.so
+  COMMAND ${CMAKE_COMMAND} -E copy ${FL_CLASSES_JAR} ${FL_PLUGIN_JAR}.tmp
+  COMMAND ${Java_JAR_EXECUTABLE} uf ${FL_PLUGIN_JAR}.tmp -C ${FL_JAR_STAGE} native
+  COMMAND ${CMAKE_COMMAND} -E rename ${FL_PLUGIN_JAR}.tmp ${FL_PLUGIN_JAR}
+  DEPENDS ferrolens_jni ferrolens_classes ${FL_CLASSES_JAR}   # the file, not only the target
+  COMMENT "Plugin jar ${FL_PLUGIN_JAR}"
+  VERBATIM)
+add_custom_target(ferrolens_plugin ALL DEPENDS ${FL_PLUGIN_JAR})
+
+# ---- test jar: JNI probe (package ferrolens: reaches the package-private natives) + dialog guard ------
+file(GLOB_RECURSE FL_IJTEST_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/imagej/java/*.java)
+add_jar(ferrolens_imagej_tests SOURCES ${FL_IJTEST_SOURCES}
+        INCLUDE_JARS ferrolens_classes ${IJ_JAR} OUTPUT_NAME ferrolens_imagej_tests)
+get_target_property(FL_IJTEST_JAR ferrolens_imagej_tests JAR_FILE)
+
+# ---- tests -----------------------------------------------------------------------------------------
+# ImageJ -batch exits 0 even when a macro fails: every test prints sentinels and is judged by regexes.
+set(FL_IJ_OUT ${CMAKE_BINARY_DIR}/ijtest)
+file(MAKE_DIRECTORY ${FL_IJ_OUT})
+set(FL_IJ_HOME ${FL_IJ_OUT}/home)   # user.home of the test JVMs: IJ prefs and the .so cache stay in build/
+file(MAKE_DIRECTORY ${FL_IJ_HOME})
+
+# (1) JNI probe under -Xcheck:jni: bad arguments give exceptions, never a crash or a JNI warning.
+#     Loads the .so by extraction from the plugin jar (loadLibrary skipped), as a user's Fiji would.
+add_test(NAME ij_jni_probe COMMAND ${Java_JAVA_EXECUTABLE} -Xcheck:jni -Dferrolens.noLoadLibrary=true
+         -Duser.home=${FL_IJ_HOME} -Dferrolens.cacheDir=${FL_IJ_OUT}/so-cache
+         -XX:ErrorFile=${FL_IJ_OUT}/hs_err_%p.log
+         -cp ${FL_PLUGIN_JAR}:${FL_IJTEST_JAR}:${IJ_JAR} ferrolens.JniProbe)
+set_tests_properties(ij_jni_probe PROPERTIES PASS_REGULAR_EXPRESSION "PROBE DONE checks=[0-9]+ failures=0"
+  FAIL_REGULAR_EXPRESSION "WARNING|FATAL|Exception in thread|PROBE FAIL" TIMEOUT 120)
+
+# (2)+(3) real ImageJ under Xvfb, through the dialog guard (any dialog -> text on stdout, exit 3).
+#     run_ij.sh starts its own Xvfb on a free display, keeps its PID and always kills it (pitfall 19).
+find_program(FL_XVFB Xvfb)
+if(FL_XVFB)
+  set(FL_IJ_RUN bash ${CMAKE_SOURCE_DIR}/tests/imagej/run_ij.sh ${Java_JAVA_EXECUTABLE}
+      ${IJ_JAR}:${FL_IJTEST_JAR} ${CMAKE_BINARY_DIR} ${FL_IJ_HOME})
+  set(FL_IJ_MACROS ${CMAKE_SOURCE_DIR}/tests/imagej/macros)
+
+  add_test(NAME ij_xvfb_train COMMAND ${FL_IJ_RUN} 600 ${FL_IJ_MACROS}/train_synthetic.ijm ${FL_IJ_OUT}/train)
+  set_tests_properties(ij_xvfb_train PROPERTIES
+    PASS_REGULAR_EXPRESSION "RESULT embedding 16x16x4(.|\n)*RESULT input unchanged(.|\n)*DONE train"
+    FAIL_REGULAR_EXPRESSION "Ferrolens ERROR|Exception|IJBatchGuard|TEST FAIL"
+    RESOURCE_LOCK xvfb TIMEOUT 660)
+
+  # one ImageJ run per bad input: fail() aborts the inner macro; the outer macro then checks the pixels
+  foreach(c rgb single_slice nan missing_model length_mismatch bad_choice)
+    add_test(NAME ij_bad_input_${c} COMMAND ${FL_IJ_RUN} 300 ${FL_IJ_MACROS}/bad_input.ijm
+             "${c}:${FL_IJ_MACROS}:${FL_IJ_OUT}/bad_${c}")
+    set_tests_properties(ij_bad_input_${c} PROPERTIES
+      PASS_REGULAR_EXPRESSION "Ferrolens ERROR: [^\n]*(.|\n)*CASE ${c} PIXELS UNCHANGED(.|\n)*DONE bad_input"
+      FAIL_REGULAR_EXPRESSION "Exception|IJBatchGuard|PIXELS CHANGED|TEST FAIL"
+      RESOURCE_LOCK xvfb TIMEOUT 360)
+  endforeach()
+  # the engine's own message must surface: a curve-length mismatch is worded as such
+  set_tests_properties(ij_bad_input_length_mismatch PROPERTIES
+    PASS_REGULAR_EXPRESSION "Ferrolens ERROR: [^\n]*(points|length|match)[^\n]*(.|\n)*CASE length_mismatch PIXELS UNCHANGED(.|\n)*DONE bad_input")
+
+  add_test(NAME ij_demo_macro COMMAND ${FL_IJ_RUN} 900 ${CMAKE_SOURCE_DIR}/macros/ferrolens_demo.ijm
+           "${CMAKE_SOURCE_DIR}/sample-stacks/iv_grid.tif:${FL_IJ_OUT}/demo:epochs=3")
+  set_tests_properties(ij_demo_macro PROPERTIES PASS_REGULAR_EXPRESSION "DEMO DONE"
+    SKIP_REGULAR_EXPRESSION "DEMO SKIP"
+    FAIL_REGULAR_EXPRESSION "Ferrolens ERROR|Exception|IJBatchGuard"
+    RESOURCE_LOCK xvfb TIMEOUT 960)
+endif()

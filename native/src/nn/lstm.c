@@ -1,0 +1,188 @@
+/* One LSTM direction over a time-major sequence, forward and backpropagation through time.
+ * Per step the recurrent product is one GEMM (B x H) . (H x 4H); the input projection of all steps is
+ * one GEMM before the loop; the weight gradients are one GEMM each after the loop. */
+#include "nn.h"
+#include "ops/gemm.h"
+
+#include <math.h>
+#include <string.h>
+
+#define FL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+static inline float hard_sigmoid(float z)
+{
+    float v = 0.2f * z + 0.5f;
+    return v < 0.f ? 0.f : (v > 1.f ? 1.f : v);
+}
+
+static inline float logistic(float z) { return 1.f / (1.f + expf(-z)); }
+
+/* tanh via the rational approximation (same as fl_tanhf, inlined so the loop vectorises) */
+static inline float tanh_r(float x)
+{
+    const float clamp = 7.90531110763549805f;
+    x = x > clamp ? clamp : (x < -clamp ? -clamp : x);
+    const float x2 = x * x;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 + -8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    p = p * x;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    return p / q;
+}
+
+/* g: one sample's 4H pre-activations -> activations in place; c, h outputs. */
+FL_CLONES static void cell_forward_hard(int32_t H, float *g, const float *c_prev, float *c, float *h)
+{
+    float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
+    for (int32_t j = 0; j < H; j++) {
+        float i = hard_sigmoid(gi[j]), f = hard_sigmoid(gf[j]), o = hard_sigmoid(go[j]);
+        float u = tanh_r(gg[j]);
+        float cn = i * u + (c_prev ? f * c_prev[j] : 0.f);
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = u;
+        go[j] = o;
+        c[j] = cn;
+        h[j] = o * tanh_r(cn);
+    }
+}
+
+static void cell_forward_logistic(int32_t H, float *g, const float *c_prev, float *c, float *h)
+{
+    float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
+    for (int32_t j = 0; j < H; j++) {
+        float i = logistic(gi[j]), f = logistic(gf[j]), o = logistic(go[j]);
+        float u = tanh_r(gg[j]);
+        float cn = i * u + (c_prev ? f * c_prev[j] : 0.f);
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = u;
+        go[j] = o;
+        c[j] = cn;
+        h[j] = o * tanh_r(cn);
+    }
+}
+
+void fl_lstm_forward(const fl_lstm_shape *s, const float *X, int64_t ldx, const float *W_ih, const float *W_hh,
+                     const float *b, float *G, float *C, float *Y, int64_t ldy)
+{
+    const int64_t T = s->T, B = s->B, In = s->In, H = s->H, G4 = 4 * H;
+    /* input projection (+ bias) of every step */
+    if (s->repeat_input) {
+        for (int64_t r = 0; r < B; r++) memcpy(G + r * G4, b, (size_t)G4 * sizeof(float));
+        fl_gemm(0, 1, B, G4, In, 1.f, X, ldx, W_ih, In, 1.f, G, G4);
+        for (int64_t t = 1; t < T; t++) memcpy(G + t * B * G4, G, (size_t)(B * G4) * sizeof(float));
+    } else {
+        for (int64_t r = 0; r < T * B; r++) memcpy(G + r * G4, b, (size_t)G4 * sizeof(float));
+        /* X rows of all steps form one (T*B, In) matrix when the row stride is uniform */
+        fl_gemm(0, 1, T * B, G4, In, 1.f, X, ldx, W_ih, In, 1.f, G, G4);
+    }
+    for (int64_t k = 0; k < T; k++) {
+        const int64_t t = s->reverse ? T - 1 - k : k;
+        const int64_t tp = s->reverse ? t + 1 : t - 1; /* previous step in processing order */
+        float *Gt = G + t * B * G4;
+        const float *Cp = k ? C + tp * B * H : NULL;
+        if (k) fl_gemm(0, 1, B, G4, H, 1.f, Y + tp * B * ldy, ldy, W_hh, H, 1.f, Gt, G4);
+        for (int64_t r = 0; r < B; r++) {
+            if (s->hard_sigmoid)
+                cell_forward_hard((int32_t)H, Gt + r * G4, Cp ? Cp + r * H : NULL, C + (t * B + r) * H,
+                                  Y + (t * B + r) * ldy);
+            else
+                cell_forward_logistic((int32_t)H, Gt + r * G4, Cp ? Cp + r * H : NULL, C + (t * B + r) * H,
+                                      Y + (t * B + r) * ldy);
+        }
+    }
+}
+
+int64_t fl_lstm_backward_work_size(const fl_lstm_shape *s)
+{
+    return 3 * (int64_t)s->B * s->H + (int64_t)s->B * 4 * s->H;
+}
+
+/* One sample's step: gate activations in g are replaced by pre-activation gradients; dc carries the
+ * cell gradient from the step after (in processing order) and is updated for the step before. */
+FL_CLONES static void cell_backward(int32_t H, int hard, float *g, const float *c, const float *c_prev,
+                                    const float *dh, float *dc)
+{
+    float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
+    for (int32_t j = 0; j < H; j++) {
+        float i = gi[j], f = gf[j], u = gg[j], o = go[j];
+        float tc = tanh_r(c[j]);
+        float dcj = dh[j] * o * (1.f - tc * tc) + dc[j];
+        float d_o = dh[j] * tc;
+        float d_i = dcj * u;
+        float d_u = dcj * i;
+        float d_f = c_prev ? dcj * c_prev[j] : 0.f;
+        dc[j] = dcj * f;
+        float si, sf, so;
+        if (hard) {
+            si = (i > 0.f && i < 1.f) ? 0.2f : 0.f;
+            sf = (f > 0.f && f < 1.f) ? 0.2f : 0.f;
+            so = (o > 0.f && o < 1.f) ? 0.2f : 0.f;
+        } else {
+            si = i * (1.f - i);
+            sf = f * (1.f - f);
+            so = o * (1.f - o);
+        }
+        gi[j] = d_i * si;
+        gf[j] = d_f * sf;
+        gg[j] = d_u * (1.f - u * u);
+        go[j] = d_o * so;
+    }
+}
+
+void fl_lstm_backward(const fl_lstm_shape *s, const float *X, int64_t ldx, const float *W_ih, const float *W_hh,
+                      float *G, const float *C, const float *Y, int64_t ldy, const float *dY, int64_t lddy,
+                      float *dX, int64_t lddx, int accumulate_dx, float *dW_ih, float *dW_hh, float *db,
+                      float *work)
+{
+    const int64_t T = s->T, B = s->B, In = s->In, H = s->H, G4 = 4 * H;
+    float *dh = work;            /* B x H */
+    float *dh_next = dh + B * H; /* B x H: recurrent gradient into the step before */
+    float *dc = dh_next + B * H; /* B x H */
+    float *dZsum = dc + B * H;   /* B x 4H: sum over steps, for a repeated input */
+    memset(dh_next, 0, (size_t)(B * H) * sizeof(float));
+    memset(dc, 0, (size_t)(B * H) * sizeof(float));
+    for (int64_t k = T - 1; k >= 0; k--) {
+        const int64_t t = s->reverse ? T - 1 - k : k;
+        const int64_t tp = s->reverse ? t + 1 : t - 1;
+        float *Gt = G + t * B * G4;
+        for (int64_t r = 0; r < B; r++)
+            for (int64_t j = 0; j < H; j++) dh[r * H + j] = dY[(t * B + r) * lddy + j] + dh_next[r * H + j];
+        for (int64_t r = 0; r < B; r++)
+            cell_backward((int32_t)H, s->hard_sigmoid, Gt + r * G4, C + (t * B + r) * H,
+                          k ? C + (tp * B + r) * H : NULL, dh + r * H, dc + r * H);
+        if (k) fl_gemm(0, 0, B, H, G4, 1.f, Gt, G4, W_hh, H, 0.f, dh_next, H);
+    }
+    /* dW_hh += sum_t dZ_t^T h_prev(t): the h_prev rows of all steps are Y shifted by one step */
+    if (T > 1) {
+        const float *dZ = s->reverse ? G : G + B * G4;
+        const float *Hp = s->reverse ? Y + B * ldy : Y;
+        fl_gemm(1, 0, G4, H, (T - 1) * B, 1.f, dZ, G4, Hp, ldy, 1.f, dW_hh, H);
+    }
+    /* db += sum over all rows of dZ */
+    for (int64_t r = 0; r < T * B; r++) {
+        const float *z = G + r * G4;
+        for (int64_t j = 0; j < G4; j++) db[j] += z[j];
+    }
+    if (s->repeat_input) {
+        memcpy(dZsum, G, (size_t)(B * G4) * sizeof(float));
+        for (int64_t t = 1; t < T; t++) {
+            const float *z = G + t * B * G4;
+            for (int64_t j = 0; j < B * G4; j++) dZsum[j] += z[j];
+        }
+        fl_gemm(1, 0, G4, In, B, 1.f, dZsum, G4, X, ldx, 1.f, dW_ih, In);
+        if (dX) fl_gemm(0, 0, B, In, G4, 1.f, dZsum, G4, W_ih, In, accumulate_dx ? 1.f : 0.f, dX, lddx);
+    } else {
+        fl_gemm(1, 0, G4, In, T * B, 1.f, G, G4, X, ldx, 1.f, dW_ih, In);
+        if (dX) fl_gemm(0, 0, T * B, In, G4, 1.f, G, G4, W_ih, In, accumulate_dx ? 1.f : 0.f, dX, lddx);
+    }
+}
