@@ -76,6 +76,14 @@ add_test(NAME ij_jni_probe COMMAND ${Java_JAVA_EXECUTABLE} -Xcheck:jni -Dferrole
 set_tests_properties(ij_jni_probe PROPERTIES PASS_REGULAR_EXPRESSION "PROBE DONE checks=[0-9]+ failures=0"
   FAIL_REGULAR_EXPRESSION "WARNING|FATAL|Exception in thread|PROBE FAIL" TIMEOUT 120)
 
+# true headless (no display): the commands through call("...callWithOptions", options)
+add_test(NAME ij_true_headless_call COMMAND ${Java_JAVA_EXECUTABLE} -Djava.awt.headless=true
+         -Duser.home=${FL_IJ_HOME} -Dplugins.dir=${CMAKE_BINARY_DIR} -Dferrolens.cacheDir=${FL_IJ_OUT}/so-cache
+         -jar ${IJ_JAR} -batch ${CMAKE_SOURCE_DIR}/tests/imagej/macros/true_headless.ijm ${FL_IJ_OUT}/headless)
+set_tests_properties(ij_true_headless_call PROPERTIES
+  PASS_REGULAR_EXPRESSION "RESULT call=ok(.|\n)*RESULT headless embedding 12x12x3(.|\n)*RESULT info call=ok(.|\n)*RESULT missing model call=ERROR: Model file not found(.|\n)*DONE headless"
+  FAIL_REGULAR_EXPRESSION "Exception|TEST FAIL" TIMEOUT 300)
+
 # (2)+(3) real ImageJ under Xvfb, through the dialog guard (any dialog -> text on stdout, exit 3).
 #     run_ij.sh starts its own Xvfb on a free display, keeps its PID and always kills it (pitfall 19).
 find_program(FL_XVFB Xvfb)
@@ -102,6 +110,13 @@ if(FL_XVFB)
   # the engine's own message must surface: a curve-length mismatch is worded as such
   set_tests_properties(ij_bad_input_length_mismatch PROPERTIES
     PASS_REGULAR_EXPRESSION "Ferrolens ERROR: [^\n]*(points|length|match)[^\n]*(.|\n)*CASE length_mismatch PIXELS UNCHANGED(.|\n)*DONE bad_input")
+
+  add_test(NAME ij_batch_macro COMMAND ${FL_IJ_RUN} 600 ${FL_IJ_MACROS}/batch_test.ijm
+           "${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/batch")
+  set_tests_properties(ij_batch_macro PROPERTIES
+    PASS_REGULAR_EXPRESSION "BATCH DONE 2 files(.|\n)*BATCH DONE 2 files(.|\n)*RESULT batch outputs ok"
+    FAIL_REGULAR_EXPRESSION "Ferrolens ERROR|Exception|IJBatchGuard|TEST FAIL"
+    RESOURCE_LOCK xvfb TIMEOUT 660)
 
   add_test(NAME ij_demo_macro COMMAND ${FL_IJ_RUN} 900 ${CMAKE_SOURCE_DIR}/macros/ferrolens_demo.ijm
            "${CMAKE_SOURCE_DIR}/sample-stacks/iv_grid.tif:${FL_IJ_OUT}/demo:epochs=3")

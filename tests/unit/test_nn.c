@@ -2,6 +2,7 @@
  * (loss L = sum(out .* R) with a fixed random R, accumulated in double), and references. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -106,6 +106,7 @@ Test(tiff, hyperstack_round_trip)
     cr_assert_eq(fl_tiff_read(ctx, p, &b), FL_OK, "%s", fl_ctx_message(ctx));
     expect_same(&a, &b);
     /* the description is ImageJ's */
+    TIFFSetWarningHandler(NULL);
     TIFF *t = TIFFOpen(p, "r");
     char *desc = NULL;
     cr_assert(TIFFGetField(t, TIFFTAG_IMAGEDESCRIPTION, &desc));
@@ -155,7 +156,7 @@ Test(tiff, bigtiff_round_trip)
     unsigned char h[4];
     cr_assert_eq(fread(h, 1, 4, f), 4);
     fclose(f);
-    cr_expect(h[0] == 'I' && h[1] == 'I' && h[2] == 43 && h[3] == 0, "BigTIFF magic");
+    cr_expect(h[0] == 'M' && h[1] == 'M' && h[2] == 0 && h[3] == 43, "BigTIFF magic");
     cr_assert_eq(fl_tiff_read(ctx, p, &b), FL_OK, "%s", fl_ctx_message(ctx));
     expect_same(&a, &b);
     fl_image_free(&a);
@@ -167,6 +168,7 @@ Test(tiff, bigtiff_round_trip)
 static void libtiff_write(const char *path, const char *mode, int bps, int fmt, int spp, int photo, int tiled,
                           int pages, int compression, const char *desc)
 {
+    TIFFSetWarningHandler(NULL); /* test code only: keep libtiff's warnings about ImageJ's tags quiet */
     TIFF *t = TIFFOpen(path, mode);
     cr_assert_not_null(t);
     const int w = 40, h = 33;
@@ -277,11 +279,16 @@ Test(tiff, imagej_description_dims_from_other_writers)
     fl_image_free(&img);
     /* inconsistent description (2x2x2 != 6 pages): fall back to pages = slices */
     libtiff_write(p, "w", 8, SAMPLEFORMAT_UINT, 1, PHOTOMETRIC_MINISBLACK, 0, 6, COMPRESSION_NONE,
-                  "ImageJ=1.53t\nimages=8\nchannels=2\nslices=2\nframes=2\n");
+                  "ImageJ=1.53t\nimages=6\nchannels=2\nslices=2\nframes=2\n");
     cr_assert_eq(fl_tiff_read(ctx, p, &img), FL_OK, "%s", fl_ctx_message(ctx));
     cr_expect_eq(img.channels, 1);
     cr_expect_eq(img.slices, 6);
     fl_image_free(&img);
+    /* more images announced than the file holds (not ImageJ's contiguous layout): truncated */
+    libtiff_write(p, "w", 8, SAMPLEFORMAT_UINT, 1, PHOTOMETRIC_MINISBLACK, 0, 6, COMPRESSION_LZW,
+                  "ImageJ=1.53t\nimages=8\nslices=8\n");
+    cr_expect_eq(fl_tiff_read(ctx, p, &img), FL_EFORMAT);
+    cr_expect_null(img.data);
     fl_ctx_free(ctx);
 }
 
@@ -356,7 +363,7 @@ Test(tiff, rejects_truncated_garbage_and_non_tiff_files)
     struct stat sb;
     stat(p, &sb);
     /* cut inside the pixel data: the IFDs of later pages are gone too */
-    long cuts[] = {(long)sb.st_size / 2, (long)sb.st_size - 30, 600, 100, 9, 4};
+    long cuts[] = {(long)sb.st_size / 2, (long)sb.st_size / 3, 600, 100, 9, 4};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         cr_assert_eq(fl_tiff_write(ctx, p, &a), FL_OK);
         cr_assert_eq(truncate(p, cuts[i]), 0);
@@ -531,3 +538,27 @@ static void check_imagej_reads(int bigtiff)
 }
 
 Test(tiff, imagej_reads_our_file, .timeout = 60) { check_imagej_reads(0); }
+
+Test(tiff, imagej_single_ifd_layout_is_read)
+{
+    /* ImageJ's layout for stacks > 4 GiB: one IFD announcing images=N, planes contiguous. Our files
+     * have the same layout with the later IFDs at the end, so cutting those off produces one. */
+    fl_ctx *ctx = fl_ctx_new();
+    fl_image a, b;
+    make_stack(ctx, &a, 8, 8);
+    char p[300];
+    pathf(p, "single.tif");
+    cr_assert_eq(fl_tiff_write(ctx, p, &a), FL_OK);
+    TIFFSetWarningHandler(NULL);
+    TIFF *t = TIFFOpen(p, "r");
+    uint64_t data_end = TIFFGetStrileOffset(t, 0) + 8 * 8 * 4 * 12;
+    TIFFClose(t);
+    cr_assert_eq(truncate(p, (off_t)data_end), 0);
+    cr_assert_eq(fl_tiff_read(ctx, p, &b), FL_OK, "%s", fl_ctx_message(ctx));
+    expect_same(&a, &b);
+    fl_image_free(&b);
+    cr_assert_eq(truncate(p, (off_t)data_end - 1), 0);
+    cr_expect_eq(fl_tiff_read(ctx, p, &b), FL_EFORMAT);
+    fl_image_free(&a);
+    fl_ctx_free(ctx);
+}

@@ -38,6 +38,8 @@ abstract class CommandBase implements PlugIn {
 
     /** Last failure message, for callWithOptions (true-headless use). */
     private static final ThreadLocal<String> lastError = new ThreadLocal<String>();
+    /** Set while callWithOptions runs: errors are returned to the caller, the calling macro is not aborted. */
+    private static final ThreadLocal<Boolean> inCall = new ThreadLocal<Boolean>();
 
     abstract String commandName();
 
@@ -50,10 +52,12 @@ abstract class CommandBase implements PlugIn {
         lastError.set(msg);
         if (GraphicsEnvironment.isHeadless() || (IJ.getInstance() == null && Interpreter.isBatchMode())) {
             IJ.log("Ferrolens ERROR: " + commandName() + ": " + msg);
-            if (Interpreter.getInstance() != null) Interpreter.abort();
+            if (Interpreter.getInstance() != null && inCall.get() == null) Interpreter.abort();
         } else {
             IJ.log("Ferrolens ERROR: " + commandName() + ": " + msg);
             IJ.error("Ferrolens " + commandName(), msg);
+            // a macro that called the command stops here (it would otherwise go on without the outputs)
+            if (Interpreter.getInstance() != null && inCall.get() == null) Interpreter.abort();
         }
         return new Abort(msg);
     }
@@ -98,11 +102,13 @@ abstract class CommandBase implements PlugIn {
             if (!old.startsWith("Run$_")) t.setName("Run$_" + old);
             Macro.setOptions(t, options == null ? "" : options);
             lastError.remove();
+            inCall.set(Boolean.TRUE);
             plugin.run("");
             String err = lastError.get();
             return err == null ? "ok" : "ERROR: " + err;
         } finally {
             Macro.setOptions(t, null);
+            inCall.remove();
             t.setName(old);
         }
     }
@@ -341,6 +347,7 @@ abstract class CommandBase implements PlugIn {
         int latent = active.length;
         ImageStack plots = null;
         rtOut.reset();
+        rtOut.setPrecision(6);
         for (int k = 0; k < s.steps; k++) {
             rtOut.incrementCounter();
             rtOut.addValue("axis_value", s.axisValues[k]);
@@ -398,6 +405,11 @@ abstract class CommandBase implements PlugIn {
             Interpreter.addBatchModeImage(out);
         } else {
             out.show();
+            // small grids (e.g. 32 x 32) open enlarged so the maps can be seen
+            if (!Interpreter.isBatchMode() && out.getWindow() != null && Math.max(out.getWidth(), out.getHeight()) < 200) {
+                double mag = Math.min(8, Math.floor(256.0 / Math.max(out.getWidth(), out.getHeight())));
+                if (mag > 1) ij.plugin.Zoom.set(out, mag);
+            }
         }
     }
 

@@ -61,11 +61,6 @@ public class Spectral_AE_Apply extends CommandBase {
         int thr = threads(threads);
         logInput(s);
         try (SaeModel m = SaeModel.load(path, thr)) {
-            int steps = m.steps();
-            if (steps > 0 && steps != s.steps)
-                throw fail(String.format(Locale.ROOT, "The model %s expects curves of %d points, but '%s' has %d points along %s. "
-                        + "Use a model trained on data with the same curve length (or resample the data).",
-                        f.getName(), steps, s.title, s.steps, axis));
             double[] mv = m.axisValues();
             if (s.axisSource.equals("index") && mv != null && mv.length == s.steps) {
                 s.axisValues = mv;
@@ -77,7 +72,7 @@ public class Spectral_AE_Apply extends CommandBase {
         } catch (FerrolensException e) {
             if (e.isMismatch())
                 throw fail("The model " + f.getName() + " does not fit '" + s.title + "' (" + s.steps + " points along "
-                        + axis + "): " + e.getMessage());
+                        + axis + "): " + e.getMessage() + ". Use a model trained on data with the same curve length.");
             throw failEngine("Applying the model " + f.getName(), e);
         }
         IJ.log(String.format(Locale.ROOT, "Spectral AE apply '%s' with %s: active channels %d/%d, mean MSE %.5g",

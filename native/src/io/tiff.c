@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tiffio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TAG_IJ_COUNTS 50838
@@ -370,6 +371,55 @@ static fl_status read_page(fl_ctx *ctx, TIFF *tif, const char *path, uint32_t pa
     return FL_OK;
 }
 
+/* ImageJ's contiguous layout: `planes` uncompressed planes back to back from the first strip offset. */
+static fl_status read_contiguous(fl_ctx *ctx, TIFF *tif, const char *path, const page_fmt *pf, int64_t planes,
+                                 float *dst, read_buf *buf)
+{
+    const uint64_t sb = pf->sample_bytes, row_bytes = (uint64_t)pf->w * sb;
+    const uint64_t plane_bytes = row_bytes * pf->h;
+    uint64_t off = TIFFGetStrileOffset(tif, 0), total;
+    if (plane_bytes > UINT64_MAX / (uint64_t)planes || (total = plane_bytes * (uint64_t)planes) > UINT64_MAX - off)
+        return fl_fail(ctx, FL_EFORMAT, "'%s': image data too large", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return fl_fail(ctx, FL_EIO, "cannot open '%s': %s", path, strerror(errno));
+    struct stat sbuf;
+    fl_status st = FL_OK;
+    if (fstat(fileno(f), &sbuf) != 0 || (uint64_t)sbuf.st_size < off + total) {
+        st = fl_fail(ctx, FL_EFORMAT,
+                     "'%s' is truncated: its ImageJ description announces %lld images of %u x %u pixels, but the file "
+                     "ends before their data does",
+                     path, (long long)planes, pf->w, pf->h);
+        goto done;
+    }
+    uint64_t rows_per_chunk = row_bytes >= (4u << 20) ? 1 : (4u << 20) / row_bytes;
+    if ((st = ensure_buf(ctx, buf, rows_per_chunk * row_bytes)) != FL_OK) goto done;
+    if (fseeko(f, (off_t)off, SEEK_SET) != 0) {
+        st = fl_fail(ctx, FL_EIO, "cannot seek in '%s'", path);
+        goto done;
+    }
+    int swap = TIFFIsByteSwapped(tif);
+    uint64_t all_rows = (uint64_t)pf->h * (uint64_t)planes;
+    for (uint64_t r = 0; r < all_rows; r += rows_per_chunk) {
+        uint64_t rows = all_rows - r < rows_per_chunk ? all_rows - r : rows_per_chunk;
+        size_t n = (size_t)(rows * row_bytes);
+        if (fread(buf->p, 1, n, f) != n) {
+            st = fl_fail(ctx, FL_EFORMAT, "'%s' ends early", path);
+            goto done;
+        }
+        if (swap && sb > 1)
+            for (size_t i = 0; i < n; i += sb)
+                for (size_t a = 0, b = sb - 1; a < b; a++, b--) {
+                    unsigned char tmp = buf->p[i + a];
+                    buf->p[i + a] = buf->p[i + b];
+                    buf->p[i + b] = tmp;
+                }
+        for (uint64_t q = 0; q < rows; q++) convert_row(dst + (r + q) * pf->w, buf->p + q * row_bytes, pf->w, pf->kind);
+    }
+done:
+    fclose(f);
+    return st;
+}
+
 /* Decode ImageJ's \uXXXX escapes (as ImageJ's own decoder does) into UTF-8; copy at most cap-1 bytes,
  * never cutting a UTF-8 sequence. */
 static void copy_unit(char *dst, size_t cap, const char *s, size_t n)
@@ -566,11 +616,28 @@ fl_status fl_tiff_read(fl_ctx *ctx, const char *path, fl_image *out)
     if (!TIFFGetField(tif, TIFFTAG_IMAGEDESCRIPTION, &desc)) desc = NULL;
     ij_desc d;
     parse_description(desc, &d);
-    int64_t c = 1, z = (int64_t)ndirs, t = 1;
+    int64_t c = 1, z = (int64_t)ndirs, t = 1, npages = (int64_t)ndirs;
+    /* ImageJ's single-IFD layout: "images=N" with fewer IFDs than N (ImageJ saves stacks > 4 GiB
+     * that way; ImageJ itself reads every such file as N contiguous planes after the first strip). */
+    int contiguous = 0;
+    if (d.is_ij && d.images > 1 && d.images > (int64_t)ndirs) {
+        uint16_t comp = COMPRESSION_NONE;
+        TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
+        if (comp != COMPRESSION_NONE || pf0.tiled) {
+            st = fl_fail(ctx, FL_EFORMAT,
+                         "'%s' is truncated or damaged: its ImageJ description announces %lld images but it holds %u "
+                         "pages",
+                         path, (long long)d.images, (unsigned)ndirs);
+            goto fail;
+        }
+        contiguous = 1;
+        npages = d.images;
+        z = d.images;
+    }
     if (d.is_ij) {
         int64_t dc = d.channels ? d.channels : 1, dz = d.slices ? d.slices : 1, dt = d.frames ? d.frames : 1;
         if (!d.channels && !d.slices && !d.frames && d.images > 1) dz = d.images;
-        if (dc * dz * dt == (int64_t)ndirs) {
+        if (dc * dz * dt == npages) {
             c = dc;
             z = dz;
             t = dt;
@@ -600,6 +667,11 @@ fl_status fl_tiff_read(fl_ctx *ctx, const char *path, fl_image *out)
 
     int64_t planes = fl_image_planes(out);
     size_t plane_px = (size_t)pf0.w * pf0.h;
+    if (contiguous) {
+        st = read_contiguous(ctx, tif, path, &pf0, planes, out->data, &buf);
+        if (st != FL_OK) goto fail;
+        planes = 0; /* done */
+    }
     for (int64_t p = 0; p < planes; p++) {
         if (p > 0) {
             msg.have = 0;
@@ -670,20 +742,23 @@ static uint64_t ifd_bytes(int big, const tent *e, int n)
     return s;
 }
 
-static void put_le(unsigned char *p, uint64_t v, int nb)
+/* The writer produces big-endian ("MM") files, as ImageJ 1 traditionally does: ImageJ's decoder of
+ * little-endian slice labels mangles characters above U+00FF (operator precedence in
+ * TiffDecoder.getSliceLabels), its big-endian path is right. */
+static void put_be(unsigned char *p, uint64_t v, int nb)
 {
-    for (int i = 0; i < nb; i++) p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < nb; i++) p[i] = (unsigned char)(v >> (8 * (nb - 1 - i)));
 }
 
 static void emit_vals(unsigned char *dst, const tent *e)
 {
     switch (e->type) {
-    case T_SHORT: for (uint64_t i = 0; i < e->count; i++) put_le(dst + 2 * i, ((const uint16_t *)e->vals)[i], 2); break;
-    case T_LONG: for (uint64_t i = 0; i < e->count; i++) put_le(dst + 4 * i, ((const uint32_t *)e->vals)[i], 4); break;
+    case T_SHORT: for (uint64_t i = 0; i < e->count; i++) put_be(dst + 2 * i, ((const uint16_t *)e->vals)[i], 2); break;
+    case T_LONG: for (uint64_t i = 0; i < e->count; i++) put_be(dst + 4 * i, ((const uint32_t *)e->vals)[i], 4); break;
     case T_RATIONAL:
-        for (uint64_t i = 0; i < 2 * e->count; i++) put_le(dst + 4 * i, ((const uint32_t *)e->vals)[i], 4);
+        for (uint64_t i = 0; i < 2 * e->count; i++) put_be(dst + 4 * i, ((const uint32_t *)e->vals)[i], 4);
         break;
-    case T_LONG8: for (uint64_t i = 0; i < e->count; i++) put_le(dst + 8 * i, ((const uint64_t *)e->vals)[i], 8); break;
+    case T_LONG8: for (uint64_t i = 0; i < e->count; i++) put_be(dst + 8 * i, ((const uint64_t *)e->vals)[i], 8); break;
     default: memcpy(dst, e->vals, (size_t)e->count);
     }
 }
@@ -694,25 +769,25 @@ static void ifd_emit(unsigned char *buf, uint64_t base, int big, const tent *e, 
     uint64_t total = ifd_bytes(big, e, n);
     memset(buf, 0, (size_t)total);
     size_t p = 0;
-    put_le(buf, (uint64_t)n, big ? 8 : 2);
+    put_be(buf, (uint64_t)n, big ? 8 : 2);
     p = big ? 8 : 2;
     uint64_t extra = align8(big ? 8 + 20 * (uint64_t)n + 8 : 2 + 12 * (uint64_t)n + 4);
     for (int i = 0; i < n; i++) {
-        put_le(buf + p, e[i].tag, 2);
-        put_le(buf + p + 2, e[i].type, 2);
-        put_le(buf + p + 4, e[i].count, big ? 8 : 4);
+        put_be(buf + p, e[i].tag, 2);
+        put_be(buf + p + 2, e[i].type, 2);
+        put_be(buf + p + 4, e[i].count, big ? 8 : 4);
         size_t vo = p + (big ? 12 : 8);
         uint64_t b = e[i].count * tsize(e[i].type);
         if (b <= (big ? 8u : 4u)) {
             emit_vals(buf + vo, &e[i]);
         } else {
-            put_le(buf + vo, base + extra, big ? 8 : 4);
+            put_be(buf + vo, base + extra, big ? 8 : 4);
             emit_vals(buf + extra, &e[i]);
             extra += align8(b);
         }
         p += big ? 20 : 12;
     }
-    put_le(buf + p, next, big ? 8 : 4);
+    put_be(buf + p, next, big ? 8 : 4);
 }
 
 /* Best rational approximation num/den of x > 0 with 32-bit terms (continued fractions). */
@@ -864,9 +939,9 @@ fl_status fl_tiff_write_ex(fl_ctx *ctx, const char *path, const fl_image *img, i
             return fl_fail(ctx, FL_ENOMEM, "out of memory for slice labels");
         }
         counts[0] = 12;
-        put_le(meta, IJ_MAGIC, 4);
-        put_le(meta + 4, IJ_LABELS, 4);
-        put_le(meta + 8, (uint64_t)nlab, 4);
+        put_be(meta, IJ_MAGIC, 4);
+        put_be(meta + 4, IJ_LABELS, 4);
+        put_be(meta + 8, (uint64_t)nlab, 4);
         size_t o = 12;
         for (int64_t i = 0; i < nlab; i++) {
             const unsigned char *s = (const unsigned char *)(img->labels[i] ? img->labels[i] : "");
@@ -874,11 +949,11 @@ fl_status fl_tiff_write_ex(fl_ctx *ctx, const char *path, const fl_image *img, i
                 uint32_t cp = utf8_next(&s);
                 if (cp >= 0x10000) {
                     cp -= 0x10000;
-                    put_le(meta + o, 0xD800 + (cp >> 10), 2);
-                    put_le(meta + o + 2, 0xDC00 + (cp & 0x3FF), 2);
+                    put_be(meta + o, 0xD800 + (cp >> 10), 2);
+                    put_be(meta + o + 2, 0xDC00 + (cp & 0x3FF), 2);
                     o += 4;
                 } else {
-                    put_le(meta + o, cp, 2);
+                    put_be(meta + o, cp, 2);
                     o += 2;
                 }
             }
@@ -971,15 +1046,15 @@ fl_status fl_tiff_write_ex(fl_ctx *ctx, const char *path, const fl_image *img, i
         goto out;
     }
     /* header */
-    unsigned char h[16] = {'I', 'I', 0, 0};
+    unsigned char h[16] = {'M', 'M', 0, 0};
     if (big) {
-        put_le(h + 2, 43, 2);
-        put_le(h + 4, 8, 2);
-        put_le(h + 6, 0, 2);
-        put_le(h + 8, 16, 8);
+        put_be(h + 2, 43, 2);
+        put_be(h + 4, 8, 2);
+        put_be(h + 6, 0, 2);
+        put_be(h + 8, 16, 8);
     } else {
-        put_le(h + 2, 42, 2);
-        put_le(h + 4, 8, 4);
+        put_be(h + 2, 42, 2);
+        put_be(h + 4, 8, 4);
     }
     uint64_t pos = 0;
 #define WRITE(ptr, n)                                                                                      \
@@ -1000,29 +1075,30 @@ fl_status fl_tiff_write_ex(fl_ctx *ctx, const char *path, const fl_image *img, i
         static const unsigned char zeros[8] = {0};
         WRITE(zeros, data_start - pos);
     }
-    /* pixel data, little-endian, all planes back to back */
+    /* pixel data, big-endian, all planes back to back */
     {
         const uint16_t one = 1;
-        unsigned char le;
-        memcpy(&le, &one, 1);
-        if (le) {
-            for (int64_t p = 0; p < N; p++) {
-                WRITE(img->data + (size_t)p * plane_px, plane_bytes);
-                if ((st = fl_progress(ctx, "write", p + 1, N, NAN, NAN)) != FL_OK) goto out_file;
-            }
-        } else {
-            unsigned char chunk[4096];
-            size_t n = total_bytes / 4;
-            for (size_t i = 0; i < n;) {
-                size_t m = n - i < 1024 ? n - i : 1024;
-                for (size_t q = 0; q < m; q++) {
-                    uint32_t u;
-                    memcpy(&u, &img->data[i + q], 4);
-                    put_le(chunk + 4 * q, u, 4);
+        unsigned char host_le;
+        memcpy(&host_le, &one, 1);
+        unsigned char chunk[16384];
+        for (int64_t p = 0; p < N; p++) {
+            const float *src = img->data + (size_t)p * plane_px;
+            if (!host_le) {
+                WRITE(src, plane_bytes);
+            } else {
+                for (size_t i = 0; i < plane_px;) {
+                    size_t m = plane_px - i < sizeof chunk / 4 ? plane_px - i : sizeof chunk / 4;
+                    for (size_t q = 0; q < m; q++) {
+                        uint32_t u;
+                        memcpy(&u, &src[i + q], 4);
+                        u = __builtin_bswap32(u);
+                        memcpy(chunk + 4 * q, &u, 4);
+                    }
+                    WRITE(chunk, m * 4);
+                    i += m;
                 }
-                WRITE(chunk, m * 4);
-                i += m;
             }
+            if ((st = fl_progress(ctx, "write", p + 1, N, NAN, NAN)) != FL_OK) goto out_file;
         }
     }
     /* IFDs of pages 2..N */

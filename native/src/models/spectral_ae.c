@@ -252,8 +252,9 @@ static fl_status sae_alloc(fl_ctx *ctx, const fl_sae_config *cfg, fl_sae **out)
     m->params = fl_calloc((size_t)m->nparams, sizeof(float));
     m->stats = fl_calloc((size_t)m->nstats, sizeof(float));
     if (!m->params || !m->stats) {
+        const long long np = (long long)m->nparams;
         fl_sae_free(m);
-        return fl_fail(ctx, FL_ENOMEM, "out of memory for %lld model parameters", (long long)m->nparams);
+        return fl_fail(ctx, FL_ENOMEM, "out of memory for %lld model parameters", np);
     }
     m->norm_mean = 0.0;
     m->norm_std = 1.0;

@@ -83,8 +83,13 @@ void fl_dropout_apply(int64_t n, float p, uint64_t seed, uint64_t stream, uint64
         return;
     }
     const float scale = 1.f / (1.f - p);
-    for (int64_t i = 0; i < n; i++)
-        y[i] = fl_rng_uniform_at(seed, stream, first_index + (uint64_t)i) >= p ? x[i] * scale : 0.f;
+    uint64_t idx = first_index;
+    for (int64_t k = 0; k < n;) { /* one Philox block gives the uniforms of 4 consecutive indices */
+        uint32_t w[4];
+        fl_rng_block(seed, stream, idx >> 2, w);
+        for (unsigned j = (unsigned)(idx & 3); j < 4 && k < n; j++, k++, idx++)
+            y[k] = fl_u32_to_unit(w[j]) >= p ? x[k] * scale : 0.f;
+    }
 }
 
 void fl_adam_step(int64_t n, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2,

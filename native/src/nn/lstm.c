@@ -9,19 +9,22 @@
 
 #define FL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
+/* Clamps written as selects (if-converted by the vectoriser; no -ffast-math needed). */
 static inline float hard_sigmoid(float z)
 {
     float v = 0.2f * z + 0.5f;
-    return v < 0.f ? 0.f : (v > 1.f ? 1.f : v);
+    v = v < 0.f ? 0.f : v;
+    return v > 1.f ? 1.f : v;
 }
 
 static inline float logistic(float z) { return 1.f / (1.f + expf(-z)); }
 
-/* tanh via the rational approximation (same as fl_tanhf, inlined so the loop vectorises) */
+/* tanh via the rational approximation of fl_tanhf, inlined so the loops vectorise */
 static inline float tanh_r(float x)
 {
     const float clamp = 7.90531110763549805f;
-    x = x > clamp ? clamp : (x < -clamp ? -clamp : x);
+    x = x > clamp ? clamp : x;
+    x = x < -clamp ? -clamp : x;
     const float x2 = x * x;
     float p = -2.76076847742355e-16f;
     p = p * x2 + 2.00018790482477e-13f;
@@ -38,36 +41,39 @@ static inline float tanh_r(float x)
     return p / q;
 }
 
-/* g: one sample's 4H pre-activations -> activations in place; c, h outputs. */
-FL_CLONES static void cell_forward_hard(int32_t H, float *g, const float *c_prev, float *c, float *h)
+/* g: one sample's 4H pre-activations -> activations in place; c, h outputs. c_prev NULL = zero state. */
+#define CELL_FORWARD_BODY(ACT, CPREV)                                                                           \
+    for (int32_t j = 0; j < H; j++) {                                                                       \
+        float i = ACT(gi[j]), f = ACT(gf[j]), o = ACT(go[j]);                                               \
+        float u = tanh_r(gg[j]);                                                                            \
+        float cn = i * u + f * (CPREV);                                                                     \
+        gi[j] = i;                                                                                          \
+        gf[j] = f;                                                                                          \
+        gg[j] = u;                                                                                          \
+        go[j] = o;                                                                                          \
+        c[j] = cn;                                                                                          \
+        h[j] = o * tanh_r(cn);                                                                              \
+    }
+
+FL_CLONES static void cell_forward_hard(int32_t H, float *restrict g, const float *restrict c_prev, float *restrict c,
+                                        float *restrict h)
 {
-    float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
-    for (int32_t j = 0; j < H; j++) {
-        float i = hard_sigmoid(gi[j]), f = hard_sigmoid(gf[j]), o = hard_sigmoid(go[j]);
-        float u = tanh_r(gg[j]);
-        float cn = i * u + (c_prev ? f * c_prev[j] : 0.f);
-        gi[j] = i;
-        gf[j] = f;
-        gg[j] = u;
-        go[j] = o;
-        c[j] = cn;
-        h[j] = o * tanh_r(cn);
+    float *restrict gi = g, *restrict gf = g + H, *restrict gg = g + 2 * H, *restrict go = g + 3 * H;
+    if (c_prev) {
+        CELL_FORWARD_BODY(hard_sigmoid, c_prev[j])
+    } else {
+        CELL_FORWARD_BODY(hard_sigmoid, 0.f)
     }
 }
 
-static void cell_forward_logistic(int32_t H, float *g, const float *c_prev, float *c, float *h)
+static void cell_forward_logistic(int32_t H, float *restrict g, const float *restrict c_prev, float *restrict c,
+                                  float *restrict h)
 {
-    float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
-    for (int32_t j = 0; j < H; j++) {
-        float i = logistic(gi[j]), f = logistic(gf[j]), o = logistic(go[j]);
-        float u = tanh_r(gg[j]);
-        float cn = i * u + (c_prev ? f * c_prev[j] : 0.f);
-        gi[j] = i;
-        gf[j] = f;
-        gg[j] = u;
-        go[j] = o;
-        c[j] = cn;
-        h[j] = o * tanh_r(cn);
+    float *restrict gi = g, *restrict gf = g + H, *restrict gg = g + 2 * H, *restrict go = g + 3 * H;
+    if (c_prev) {
+        CELL_FORWARD_BODY(logistic, c_prev[j])
+    } else {
+        CELL_FORWARD_BODY(logistic, 0.f)
     }
 }
 
@@ -108,34 +114,35 @@ int64_t fl_lstm_backward_work_size(const fl_lstm_shape *s)
 }
 
 /* One sample's step: gate activations in g are replaced by pre-activation gradients; dc carries the
- * cell gradient from the step after (in processing order) and is updated for the step before. */
-FL_CLONES static void cell_backward(int32_t H, int hard, float *g, const float *c, const float *c_prev,
-                                    const float *dh, float *dc)
+ * cell gradient from the step after (in processing order) and is updated for the step before.
+ * Hard sigmoid: slope 0.2 strictly inside (0,1), 0 on the clipped parts. */
+#define CELL_BACKWARD_BODY(CPREV, SLOPE)                                                                        \
+    for (int32_t j = 0; j < H; j++) {                                                                       \
+        float i = gi[j], f = gf[j], u = gg[j], o = go[j];                                                   \
+        float tc = tanh_r(c[j]);                                                                            \
+        float dcj = dh[j] * o * (1.f - tc * tc) + dc[j];                                                    \
+        float d_o = dh[j] * tc;                                                                             \
+        dc[j] = dcj * f;                                                                                    \
+        gi[j] = dcj * u * SLOPE(i);                                                                         \
+        gf[j] = dcj * (CPREV) * SLOPE(f);                                                                   \
+        gg[j] = dcj * i * (1.f - u * u);                                                                    \
+        go[j] = d_o * SLOPE(o);                                                                             \
+    }
+#define HARD_SLOPE(a) ((a) > 0.f && (a) < 1.f ? 0.2f : 0.f)
+#define LOGISTIC_SLOPE(a) ((a) * (1.f - (a)))
+
+FL_CLONES static void cell_backward(int32_t H, int hard, float *restrict g, const float *restrict c,
+                                    const float *restrict c_prev, const float *restrict dh, float *restrict dc)
 {
-    float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
-    for (int32_t j = 0; j < H; j++) {
-        float i = gi[j], f = gf[j], u = gg[j], o = go[j];
-        float tc = tanh_r(c[j]);
-        float dcj = dh[j] * o * (1.f - tc * tc) + dc[j];
-        float d_o = dh[j] * tc;
-        float d_i = dcj * u;
-        float d_u = dcj * i;
-        float d_f = c_prev ? dcj * c_prev[j] : 0.f;
-        dc[j] = dcj * f;
-        float si, sf, so;
-        if (hard) {
-            si = (i > 0.f && i < 1.f) ? 0.2f : 0.f;
-            sf = (f > 0.f && f < 1.f) ? 0.2f : 0.f;
-            so = (o > 0.f && o < 1.f) ? 0.2f : 0.f;
-        } else {
-            si = i * (1.f - i);
-            sf = f * (1.f - f);
-            so = o * (1.f - o);
-        }
-        gi[j] = d_i * si;
-        gf[j] = d_f * sf;
-        gg[j] = d_u * (1.f - u * u);
-        go[j] = d_o * so;
+    float *restrict gi = g, *restrict gf = g + H, *restrict gg = g + 2 * H, *restrict go = g + 3 * H;
+    if (hard && c_prev) {
+        CELL_BACKWARD_BODY(c_prev[j], HARD_SLOPE)
+    } else if (hard) {
+        CELL_BACKWARD_BODY(0.f, HARD_SLOPE)
+    } else if (c_prev) {
+        CELL_BACKWARD_BODY(c_prev[j], LOGISTIC_SLOPE)
+    } else {
+        CELL_BACKWARD_BODY(0.f, LOGISTIC_SLOPE)
     }
 }
 
