@@ -1003,17 +1003,17 @@ static fl_status validation_loss(fl_ctx *ctx, const fl_sae *m, const float *xv, 
     return st;
 }
 
-static void record_json(fl_sae *m, const fl_sae_report *r, int64_t ntrain, int64_t nval, int nt,
+/* No timings here: the same seed must give a bit-identical model file. */
+static void record_json(fl_sae *m, const fl_sae_report *r, int64_t ntrain, int64_t nval,
                         const double *hist_loss, const double *hist_val, int32_t epochs)
 {
     fl_strbuf b;
     fl_strbuf_init(&b);
     fl_strbuf_printf(&b,
                      "{\"epochs_run\":%d,\"best_epoch\":%d,\"best_val_loss\":%.9g,\"final_train_loss\":%.9g,"
-                     "\"seconds_per_epoch\":%.6g,\"train_curves\":%lld,\"val_curves\":%lld,\"threads\":%d,"
-                     "\"cancelled\":%d,\"loss\":[",
-                     r->epochs_run, r->best_epoch, r->best_val_loss, r->final_train_loss, r->seconds_per_epoch,
-                     (long long)ntrain, (long long)nval, nt, r->cancelled);
+                     "\"train_curves\":%lld,\"val_curves\":%lld,\"cancelled\":%d,\"loss\":[",
+                     r->epochs_run, r->best_epoch, r->best_val_loss, r->final_train_loss, (long long)ntrain,
+                     (long long)nval, r->cancelled);
     for (int32_t e = 0; e < epochs; e++) fl_strbuf_printf(&b, "%s%.7g", e ? "," : "", hist_loss[e]);
     fl_strbuf_printf(&b, "],\"val_loss\":[");
     for (int32_t e = 0; e < epochs; e++) fl_strbuf_printf(&b, "%s%.7g", e ? "," : "", hist_val[e]);
@@ -1129,7 +1129,7 @@ fl_status fl_sae_train(fl_ctx *ctx, fl_sae *m, const float *curves, int64_t n, i
         memcpy(m->params, best_p, (size_t)m->nparams * sizeof(float));
         memcpy(m->stats, best_s, (size_t)m->nstats * sizeof(float));
         rep.seconds_per_epoch = rep.epochs_run ? elapsed / rep.epochs_run : 0;
-        record_json(m, &rep, ntrain, nval, nt, hist_loss, hist_val, rep.epochs_run);
+        record_json(m, &rep, ntrain, nval, hist_loss, hist_val, rep.epochs_run);
         if (report) *report = rep;
     } else if (best_p && best_s && s.grads) {
         /* failed: keep the best weights seen (the initial ones when no epoch finished) */

@@ -586,8 +586,12 @@ static void gemm_drive(const fl_gemm_impl *im, int transA, int transB, int64_t M
             const int mode = (pb == 0 && beta == 0.0f) ? 0 : 1;
             const float bet = pb == 0 ? beta : 1.0f;
             if (!directB) im->packb(transB, B, ldb, pb, kc, jb, nb, bbuf);
-            for (int64_t ib = 0; ib < M; ib += MR) {
-                const int mr = M - ib < MR ? (int)(M - ib) : MR;
+            for (int64_t ib = 0, mr; ib < M; ib += mr) {
+                mr = M - ib < MR ? M - ib : MR;
+                /* Row-major A: split a last remainder of 1-3 rows with the panel before it (e.g. 32 rows
+                 * = 4x6 + 4 + 4 rather than 5x6 + 2): tiles of < 4 rows have too few accumulators to
+                 * hide the FMA latency. Packed A (transA) keeps MR-row panels. */
+                if (!transA && M - ib > MR && M - ib < MR + 4) mr = (M - ib + 1) / 2;
                 const float *ap;
                 int64_t ars, acs;
                 if (!transA) {
@@ -613,7 +617,7 @@ static void gemm_drive(const fl_gemm_impl *im, int transA, int transB, int64_t M
                         bp = bbuf + (jr / NR) * kc * NR;
                         bs = NR;
                     }
-                    im->kern(kc, ap, ars, acs, bp, bs, cb + jr, ldc, alpha, bet, mode, mr, nr);
+                    im->kern(kc, ap, ars, acs, bp, bs, cb + jr, ldc, alpha, bet, mode, (int)mr, nr);
                 }
             }
         }
