@@ -28,7 +28,8 @@
 #include <omp.h>
 #endif
 
-#define CHUNK 32
+#define CHUNK 32   /* curves per training work unit (fixed: results must not depend on threads) */
+#define ICHUNK 64  /* curves per inference work unit */
 #define MAX_LAYERS 16
 #define FAMILY_NAME "spectral-ae"
 
@@ -338,45 +339,63 @@ typedef struct chunk_ws {
     float *buf;      /* the single allocation behind all of the above */
 } chunk_ws;
 
-static size_t stack_floats(const fl_sae *m, int32_t layers, int64_t T, int64_t B)
+/* Lays out a chunk workspace from `base` (NULL: only count) and returns its size in floats. Training
+ * keeps every layer's activations for backpropagation; `lean` (inference) lets all layers share two
+ * output buffers and one gate/cell buffer, so memory does not grow with depth. */
+static size_t chunk_layout(const fl_sae *m, int32_t layers, int64_t T, int64_t B, int lean, chunk_ws *w, float *base)
 {
-    const int64_t H = m->cfg.hidden;
-    return (size_t)layers * (size_t)(2 * T * B * m->F + m->ndir * (T * B * 4 * H + T * B * H));
-}
-
-static size_t chunk_floats(const fl_sae *m, int32_t layers, int64_t T, int64_t B)
-{
-    fl_lstm_shape s = {(int32_t)T, (int32_t)B, 1, m->cfg.hidden, 0, 1, 0};
-    int64_t wide = m->F > m->cfg.latent ? m->F : m->cfg.latent;
-    return (size_t)T * B + stack_floats(m, layers, T, B) + (size_t)T * B + 2 * (size_t)T * B * m->F +
-           (size_t)fl_lstm_backward_work_size(&s) + (size_t)B * wide + 16 * 64;
-}
-
-static fl_status chunk_ws_alloc(fl_ctx *ctx, const fl_sae *m, int32_t layers, int64_t T, int64_t B, chunk_ws *w)
-{
-    memset(w, 0, sizeof *w);
-    const int64_t H = m->cfg.hidden;
-    w->buf = fl_alloc(chunk_floats(m, layers, T, B) * sizeof(float));
-    if (!w->buf) return fl_fail(ctx, FL_ENOMEM, "out of memory for training/inference buffers");
-    float *p = w->buf;
-#define TAKE(ptr, n) (ptr = p, p += ((size_t)(n) + 15) & ~(size_t)15)
+    const int64_t H = m->cfg.hidden, F = m->F;
+    size_t off = 0;
+#define TAKE(ptr, n)                                                  \
+    do {                                                              \
+        ptr = base ? base + off : NULL;                               \
+        off += ((size_t)(n) + 15) & ~(size_t)15; /* 64-byte aligned */ \
+    } while (0)
     TAKE(w->x0, T * B);
     w->s.layers = layers;
     for (int32_t l = 0; l < layers; l++) {
-        TAKE(w->s.Y[l], T * B * m->F);
-        TAKE(w->s.D[l], T * B * m->F);
+        if (lean && l >= 2) { /* reuse: layer l reads buffer (l-1)%2 and writes l%2 */
+            w->s.Y[l] = w->s.D[l] = w->s.Y[l % 2];
+        } else {
+            TAKE(w->s.Y[l], T * B * F);
+            if (lean) w->s.D[l] = w->s.Y[l]; /* no dropout in inference: D aliases Y */
+            else TAKE(w->s.D[l], T * B * F);
+        }
         for (int32_t d = 0; d < m->ndir; d++) {
-            TAKE(w->s.G[l][d], T * B * 4 * H);
-            TAKE(w->s.C[l][d], T * B * H);
+            if (lean && l >= 1) {
+                w->s.G[l][d] = w->s.G[0][d];
+                w->s.C[l][d] = w->s.C[0][d];
+            } else {
+                TAKE(w->s.G[l][d], T * B * 4 * H);
+                TAKE(w->s.C[l][d], T * B * H);
+            }
         }
     }
     TAKE(w->out, T * B);
-    TAKE(w->dA, T * B * m->F);
-    TAKE(w->dB, T * B * m->F);
-    fl_lstm_shape s = {(int32_t)T, (int32_t)B, 1, (int32_t)H, 0, 1, 0};
-    TAKE(w->work, fl_lstm_backward_work_size(&s));
-    TAKE(w->dlat, B * (m->F > m->cfg.latent ? m->F : m->cfg.latent));
+    if (!lean) {
+        fl_lstm_shape s = {(int32_t)T, (int32_t)B, 1, (int32_t)H, 0, 1, 0};
+        TAKE(w->dA, T * B * F);
+        TAKE(w->dB, T * B * F);
+        TAKE(w->work, fl_lstm_backward_work_size(&s));
+        TAKE(w->dlat, B * (F > m->cfg.latent ? F : m->cfg.latent));
+    }
 #undef TAKE
+    return off;
+}
+
+static size_t chunk_floats(const fl_sae *m, int32_t layers, int64_t T, int64_t B, int lean)
+{
+    chunk_ws w;
+    return chunk_layout(m, layers, T, B, lean, &w, NULL);
+}
+
+static fl_status chunk_ws_alloc(fl_ctx *ctx, const fl_sae *m, int32_t layers, int64_t T, int64_t B, int lean,
+                                chunk_ws *w)
+{
+    memset(w, 0, sizeof *w);
+    w->buf = fl_alloc(chunk_floats(m, layers, T, B, lean) * sizeof(float));
+    if (!w->buf) return fl_fail(ctx, FL_ENOMEM, "out of memory for training/inference buffers");
+    chunk_layout(m, layers, T, B, lean, w, w->buf);
     return FL_OK;
 }
 
@@ -624,29 +643,29 @@ static fl_status run_inference(fl_ctx *ctx, const fl_sae *m, const float *xn, in
     const int nt = thread_count(ctx);
     const int64_t L = m->cfg.latent, F = m->F;
     const int need_enc = xn != NULL, need_dec = rec != NULL;
-    size_t per = (need_enc ? chunk_floats(m, m->cfg.enc_layers, T, CHUNK) : 0) +
-                 (need_dec ? chunk_floats(m, m->cfg.dec_layers, T, CHUNK) : 0) + 4 * CHUNK * (size_t)(F + L);
+    size_t per = (need_enc ? chunk_floats(m, m->cfg.enc_layers, T, ICHUNK, 1) : 0) +
+                 (need_dec ? chunk_floats(m, m->cfg.dec_layers, T, ICHUNK, 1) : 0) + 4 * ICHUNK * (size_t)(F + L);
     fl_status st = fl_check_budget(ctx, per * sizeof(float) * (size_t)nt, "inference");
     if (st) return st;
     chunk_ws *enc = calloc((size_t)nt, sizeof *enc), *dec = calloc((size_t)nt, sizeof *dec);
-    float *mid = fl_alloc((size_t)nt * 4 * CHUNK * (size_t)(F + L) * sizeof(float));
+    float *mid = fl_alloc((size_t)nt * 4 * ICHUNK * (size_t)(F + L) * sizeof(float));
     if (!enc || !dec || !mid) st = fl_fail(ctx, FL_ENOMEM, "out of memory for inference buffers");
     for (int i = 0; i < nt && !st; i++) {
-        if (need_enc) st = chunk_ws_alloc(ctx, m, m->cfg.enc_layers, T, CHUNK, &enc[i]);
-        if (!st && need_dec) st = chunk_ws_alloc(ctx, m, m->cfg.dec_layers, T, CHUNK, &dec[i]);
+        if (need_enc) st = chunk_ws_alloc(ctx, m, m->cfg.enc_layers, T, ICHUNK, 1, &enc[i]);
+        if (!st && need_dec) st = chunk_ws_alloc(ctx, m, m->cfg.dec_layers, T, ICHUNK, 1, &dec[i]);
     }
     const float *P = m->params;
-    const int64_t nchunks = (n + CHUNK - 1) / CHUNK;
+    const int64_t nchunks = (n + ICHUNK - 1) / ICHUNK;
     const int64_t wave = (int64_t)nt * 8;
-    const drop_ctx dc = {0.f, 0, 0, CHUNK, 0};
+    const drop_ctx dc = {0.f, 0, 0, ICHUNK, 0};
     for (int64_t c0 = 0; c0 < nchunks && !st; c0 += wave) {
         const int64_t c1 = c0 + wave < nchunks ? c0 + wave : nchunks;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
         for (int64_t c = c0; c < c1; c++) {
             const int tid = thread_id();
-            const int64_t s0 = c * CHUNK, B = n - s0 < CHUNK ? n - s0 : CHUNK;
-            float *last = mid + (size_t)tid * 4 * CHUNK * (F + L);
-            float *hb = last + CHUNK * F, *z = hb + CHUNK * F, *zz = z + CHUNK * L;
+            const int64_t s0 = c * ICHUNK, B = n - s0 < ICHUNK ? n - s0 : ICHUNK;
+            float *last = mid + (size_t)tid * 4 * ICHUNK * (F + L);
+            float *hb = last + ICHUNK * F, *z = hb + ICHUNK * F, *zz = z + ICHUNK * L;
             if (need_enc) {
                 chunk_ws *w = &enc[tid];
                 for (int64_t r = 0; r < B; r++)
@@ -675,7 +694,7 @@ static fl_status run_inference(fl_ctx *ctx, const fl_sae *m, const float *xn, in
                     for (int64_t t = 0; t < T; t++) rec[(s0 + r) * T + t] = w->out[t * B + r];
             }
         }
-        st = fl_progress(ctx, stage, c1 * CHUNK < n ? c1 * CHUNK : n, n, NAN, NAN);
+        st = fl_progress(ctx, stage, c1 * ICHUNK < n ? c1 * ICHUNK : n, n, NAN, NAN);
     }
     for (int i = 0; enc && i < nt; i++) fl_free(enc[i].buf);
     for (int i = 0; dec && i < nt; i++) fl_free(dec[i].buf);
@@ -703,11 +722,10 @@ fl_status fl_sae_apply(fl_ctx *ctx, const fl_sae *m, const float *curves, int64_
     if (!emb && !recon) return FL_OK;
     float *xn = fl_alloc((size_t)n * T * sizeof(float));
     double *cm = malloc((size_t)n * sizeof(double)), *cs = malloc((size_t)n * sizeof(double));
-    float *e = emb ? emb : fl_alloc((size_t)n * m->cfg.latent * sizeof(float));
+    float *e = fl_alloc((size_t)n * m->cfg.latent * sizeof(float)); /* outputs are written only on success */
     if (!xn || !cm || !cs || !e) st = fl_fail(ctx, FL_ENOMEM, "out of memory for %lld curves", (long long)n);
     double mu = m->norm_mean, sd = m->norm_std;
     if (!st) st = normalise(ctx, m, 0, &mu, &sd, curves, n, T, xn, cm, cs);
-    /* outputs are written only after success: run into private buffers first when needed */
     float *rec_tmp = NULL;
     if (!st && recon) {
         rec_tmp = fl_alloc((size_t)n * T * sizeof(float));
@@ -718,8 +736,9 @@ fl_status fl_sae_apply(fl_ctx *ctx, const fl_sae *m, const float *curves, int64_
         denormalise(m, rec_tmp, n, T, cm, cs);
         memcpy(recon, rec_tmp, (size_t)n * T * sizeof(float));
     }
+    if (!st && emb) memcpy(emb, e, (size_t)n * m->cfg.latent * sizeof(float));
     fl_free(rec_tmp);
-    if (e != emb) fl_free(e);
+    fl_free(e);
     fl_free(xn);
     free(cm);
     free(cs);
@@ -813,8 +832,8 @@ static void train_state_free(train_state *s, int nt)
 static size_t train_bytes(const fl_sae *m, int64_t T, int64_t Bmax, int nt)
 {
     const int64_t nch = (Bmax + CHUNK - 1) / CHUNK;
-    size_t f = (size_t)nch * chunk_floats(m, m->cfg.enc_layers, T, CHUNK) +
-               (size_t)nt * chunk_floats(m, m->cfg.dec_layers, T, CHUNK) + (size_t)(nch + 3) * m->nparams +
+    size_t f = (size_t)nch * chunk_floats(m, m->cfg.enc_layers, T, CHUNK, 0) +
+               (size_t)nt * chunk_floats(m, m->cfg.dec_layers, T, CHUNK, 0) + (size_t)(nch + 3) * m->nparams +
                (size_t)Bmax * (6 * m->F + 7 * m->cfg.latent) + 2 * (size_t)(m->F + m->cfg.latent);
     return f * sizeof(float);
 }
@@ -836,11 +855,11 @@ static fl_status train_state_alloc(fl_ctx *ctx, const fl_sae *m, int64_t T, int6
     if (!s->enc || !s->dec || !s->chunk_sse || !s->grads || !s->adam_m || !s->adam_v || !s->mid_buf)
         return fl_fail(ctx, FL_ENOMEM, "out of memory for training buffers");
     for (int64_t c = 0; c < s->nchunk_max; c++) {
-        fl_status st = chunk_ws_alloc(ctx, m, m->cfg.enc_layers, T, CHUNK, &s->enc[c]);
+        fl_status st = chunk_ws_alloc(ctx, m, m->cfg.enc_layers, T, CHUNK, 0, &s->enc[c]);
         if (st) return st;
     }
     for (int i = 0; i < nt; i++) {
-        fl_status st = chunk_ws_alloc(ctx, m, m->cfg.dec_layers, T, CHUNK, &s->dec[i]);
+        fl_status st = chunk_ws_alloc(ctx, m, m->cfg.dec_layers, T, CHUNK, 0, &s->dec[i]);
         if (st) return st;
     }
     float *p = s->mid_buf;
