@@ -1,6 +1,7 @@
 /* ferrolens spectral-ae train|apply|traverse: family 1 on a grid of curves (TIFF hyperstack). */
 #include "cli.h"
 #include "fl_internal.h"
+#include "analysis/curve_filters.h"
 #include "io/spectral_grid.h"
 #include "io/tiff.h"
 
@@ -37,6 +38,7 @@ static cli_option train_opts[] = {
     {"norm", CLI_STRING, "global|per-curve|none", "normalisation of the curves", "global", 0, 0, 0, 0, 0, NULL},
     {"outlier-repair", CLI_FLAG, NULL, "Savitzky-Golay outlier repair (window 7, order 3, 3 points), NaN interpolation", NULL, 0, 0, 0, 0, 0, NULL},
     {"axis", CLI_STRING, "auto|z|t", "spectral axis of the hyperstack", "auto", 0, 0, 0, 0, 0, NULL},
+    {"resample", CLI_INT, "N", "resample every curve linearly to N points (0: keep)", "0", 0, 100000, 0, 0, 0, NULL},
     {"levels", CLI_INT, "N", "levels of the latent traversal", "10", 1, 10000, 0, 0, 0, NULL},
     {"others", CLI_STRING, "zero|mean", "other channels during the traversal", "zero", 0, 0, 0, 0, 0, NULL},
     {"seed", CLI_INT, "N", "random seed (same seed and threads: bit-identical model)", "42", 0, 9.2e18, 0, 0, 0, NULL},
@@ -50,6 +52,7 @@ static cli_option apply_opts[] = {
     CLI_OPT_MODEL,
     CLI_OPT_OUT,
     {"axis", CLI_STRING, "auto|z|t", "spectral axis of the hyperstack", "auto", 0, 0, 0, 0, 0, NULL},
+    {"resample", CLI_INT, "N", "resample every curve linearly to N points (0: keep)", "0", 0, 100000, 0, 0, 0, NULL},
     {"levels", CLI_INT, "N", "levels of the latent traversal", "10", 1, 10000, 0, 0, 0, NULL},
     {"others", CLI_STRING, "zero|mean", "other channels during the traversal", "zero", 0, 0, 0, 0, 0, NULL},
     CLI_OPT_THREADS,
@@ -91,13 +94,29 @@ static void grid_free(grid *g)
     fl_free(g->axis);
 }
 
-static fl_status grid_read(fl_ctx *ctx, const char *path, int axis, grid *g)
+/* Reads the grid; resample > 0 resamples every curve to that many points. */
+static fl_status grid_read(fl_ctx *ctx, const char *path, int axis, int32_t resample, grid *g)
 {
     memset(g, 0, sizeof *g);
     fl_image_init(&g->img);
     fl_status st = fl_tiff_read(ctx, path, &g->img);
     if (!st) st = fl_grid_to_curves(ctx, &g->img, axis, &g->curves, &g->n, &g->T, &g->axis, g->unit, g->label);
-    return st;
+    if (st || resample <= 0 || resample == g->T) return st;
+    if (resample < 8) return fl_fail(ctx, FL_EINVAL, "--resample needs at least 8 points");
+    float *c = fl_alloc((size_t)g->n * resample * sizeof(float));
+    double *a = fl_alloc((size_t)resample * sizeof(double));
+    if (!c || !a) {
+        fl_free(c);
+        fl_free(a);
+        return fl_fail(ctx, FL_ENOMEM, "out of memory for the resampled curves");
+    }
+    fl_curves_resample(g->curves, g->n, g->T, g->axis, resample, c, a);
+    fl_free(g->curves);
+    fl_free(g->axis);
+    g->curves = c;
+    g->axis = a;
+    g->T = resample;
+    return FL_OK;
 }
 
 static fl_status write_image(fl_ctx *ctx, const char *dir, const char *name, fl_image *img)
@@ -276,7 +295,7 @@ static int sae_train(int argc, char **argv)
     grid g;
     fl_sae *m = NULL;
     fl_sae_report rep = {0};
-    fl_status st = grid_read(ctx, in, axis, &g);
+    fl_status st = grid_read(ctx, in, axis, (int32_t)cli_int(train_opts, "resample"), &g);
     if (!st) st = fl_sae_create(ctx, &c, &m);
     if (!st) st = fl_sae_set_axis(ctx, m, g.axis, g.T, g.label, g.unit);
     if (!st) st = fl_sae_train(ctx, m, g.curves, g.n, g.T, &rep);
@@ -328,7 +347,7 @@ static int sae_apply(int argc, char **argv)
     memset(&g, 0, sizeof g);
     fl_sae *m = NULL;
     fl_status st = fl_sae_load(ctx, model, &m);
-    if (!st) st = grid_read(ctx, in, axis, &g);
+    if (!st) st = grid_read(ctx, in, axis, (int32_t)cli_int(apply_opts, "resample"), &g);
     if (!st) {
         double t0 = fl_now_seconds();
         st = write_results(ctx, m, &g, out, (int)cli_int(apply_opts, "levels"), others, &j);

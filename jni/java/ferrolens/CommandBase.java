@@ -339,8 +339,9 @@ abstract class CommandBase implements PlugIn {
     }
 
     /**
-     * Decoded curves of the latent traversal: a plot stack (one plot per active channel, curves coloured
-     * per level) and a ResultsTable with the axis values and channel_k_level_j columns.
+     * Decoded curves of the latent traversal: one plot per active channel, curves coloured per level (live
+     * Plot windows when interactive, else one image stack of the plots, returned), and a ResultsTable
+     * with the axis values and channel_k_level_j columns.
      */
     static ImagePlus decodedCurves(Spectra s, SaeModel model, float[] emb, boolean[] active, int levels,
                                    boolean othersAtMean, int threads, ResultsTable rtOut) throws FerrolensException {
@@ -382,6 +383,11 @@ abstract class CommandBase implements PlugIn {
             plot.setColor(Color.black);
             plot.addLegend(legend.toString(), "top-right");
             plot.setFrameSize(480, 320);
+            if (!Interpreter.isBatchMode() && !GraphicsEnvironment.isHeadless()) {
+                plot.show(); // interactive: live plot windows (rescalable, with List/Data buttons)
+                IJ.log(String.format(Locale.ROOT, "  latent %d traversed over %s", c, join(vals)));
+                continue;
+            }
             ImagePlus pi = plot.getImagePlus();
             if (plots == null) plots = new ImageStack(pi.getWidth(), pi.getHeight());
             if (pi.getWidth() == plots.getWidth() && pi.getHeight() == plots.getHeight())

@@ -92,3 +92,19 @@ int32_t fl_curve_savgol_repair(float *y, int32_t T, int32_t window, int32_t orde
     }
     return fl_curve_fill_nans(y, T) < 0 ? -1 : 0;
 }
+
+int32_t fl_curves_resample(const float *curves, int64_t n, int32_t T, const double *axis, int32_t Tnew, float *out,
+                           double *out_axis)
+{
+    if (!curves || !out || n < 0 || T < 2 || Tnew < 2) return -1;
+    for (int32_t j = 0; j < Tnew; j++) {
+        double pos = (double)(T - 1) * (double)j / (double)(Tnew - 1);
+        int32_t k = (int32_t)pos;
+        if (k > T - 2) k = T - 2;
+        double w = pos - k;
+        if (out_axis) out_axis[j] = axis ? (1.0 - w) * axis[k] + w * axis[k + 1] : pos;
+        for (int64_t c = 0; c < n; c++)
+            out[c * Tnew + j] = (float)((1.0 - w) * curves[c * T + k] + w * curves[c * T + k + 1]);
+    }
+    return 0;
+}
