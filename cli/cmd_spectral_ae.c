@@ -21,27 +21,27 @@
 static cli_option train_opts[] = {
     CLI_OPT_INPUT,
     CLI_OPT_OUT,
-    {"layers", CLI_INT, "N", "encoder (Bi)LSTM layers", "4", 1, 16, 0, 0, 0, NULL},
+    {"layers", CLI_INT, "N", "encoder (Bi)LSTM layers", NULL, 1, 16, 0, 0, 0, NULL},
     {"decoder-layers", CLI_INT, "N", "decoder (Bi)LSTM layers (default: as --layers)", NULL, 1, 16, 0, 0, 0, NULL},
-    {"hidden", CLI_INT, "N", "LSTM units per direction", "64", 1, 2048, 0, 0, 0, NULL},
-    {"bidirectional", CLI_INT, "0|1", "bidirectional LSTMs", "1", 0, 1, 0, 0, 0, NULL},
-    {"latent", CLI_INT, "N", "embedding channels", "16", 1, 4096, 0, 0, 0, NULL},
-    {"l1", CLI_FLOAT, "X", "L1 activity weight, summed over the mini-batch (Keras 2.1)", "1e-4", 0, 10, 0, 0, 0, NULL},
-    {"dropout", CLI_FLOAT, "P", "dropout between recurrent layers", "0.2", 0, 0.99, 0, 0, 0, NULL},
-    {"batch-norm", CLI_INT, "0|1", "batch norm after the encoder and after the embedding", "1", 0, 1, 0, 0, 0, NULL},
+    {"hidden", CLI_INT, "N", "LSTM units per direction", NULL, 1, 2048, 0, 0, 0, NULL},
+    {"bidirectional", CLI_INT, "0|1", "bidirectional LSTMs", NULL, 0, 1, 0, 0, 0, NULL},
+    {"latent", CLI_INT, "N", "embedding channels", NULL, 1, 4096, 0, 0, 0, NULL},
+    {"l1", CLI_FLOAT, "X", "L1 activity weight, summed over the mini-batch (Keras 2.1)", NULL, 0, 10, 0, 0, 0, NULL},
+    {"dropout", CLI_FLOAT, "P", "dropout after every recurrent layer", NULL, 0, 0.99, 0, 0, 0, NULL},
+    {"batch-norm", CLI_INT, "0|1", "batch norm after the encoder and after the embedding", NULL, 0, 1, 0, 0, 0, NULL},
     {"recurrent", CLI_STRING, "hard-sigmoid|logistic", "recurrent activation", "hard-sigmoid", 0, 0, 0, 0, 0, NULL},
-    {"batch", CLI_INT, "N", "mini-batch size", "64", 1, 1e6, 0, 0, 0, NULL},
-    {"lr", CLI_FLOAT, "X", "Adam learning rate", "1e-3", 1e-9, 1, 0, 0, 0, NULL},
-    {"epochs", CLI_INT, "N", "maximum epochs", "60", 1, 1e7, 0, 0, 0, NULL},
-    {"val-split", CLI_FLOAT, "F", "fraction of pixels held out for validation / early stopping", "0.1", 0, 0.9, 0, 0, 0, NULL},
-    {"patience", CLI_INT, "N", "stop after N epochs without validation improvement (0: never)", "15", 0, 1e9, 0, 0, 0, NULL},
+    {"batch", CLI_INT, "N", "mini-batch size", NULL, 1, 1e6, 0, 0, 0, NULL},
+    {"lr", CLI_FLOAT, "X", "Adam learning rate", NULL, 1e-9, 1, 0, 0, 0, NULL},
+    {"epochs", CLI_INT, "N", "maximum epochs", NULL, 1, 1e7, 0, 0, 0, NULL},
+    {"val-split", CLI_FLOAT, "F", "fraction of pixels held out for validation / early stopping", NULL, 0, 0.9, 0, 0, 0, NULL},
+    {"patience", CLI_INT, "N", "stop after N epochs without validation improvement (0: never)", NULL, 0, 1e9, 0, 0, 0, NULL},
     {"norm", CLI_STRING, "global|per-curve|none", "normalisation of the curves", "global", 0, 0, 0, 0, 0, NULL},
     {"outlier-repair", CLI_FLAG, NULL, "Savitzky-Golay outlier repair (window 7, order 3, 3 points), NaN interpolation", NULL, 0, 0, 0, 0, 0, NULL},
     {"axis", CLI_STRING, "auto|z|t", "spectral axis of the hyperstack", "auto", 0, 0, 0, 0, 0, NULL},
     {"resample", CLI_INT, "N", "resample every curve linearly to N points (0: keep)", "0", 0, 100000, 0, 0, 0, NULL},
     {"levels", CLI_INT, "N", "levels of the latent traversal", "10", 1, 10000, 0, 0, 0, NULL},
     {"others", CLI_STRING, "zero|mean", "other channels during the traversal", "zero", 0, 0, 0, 0, 0, NULL},
-    {"seed", CLI_INT, "N", "random seed (same seed and threads: bit-identical model)", "42", 0, 9.2e18, 0, 0, 0, NULL},
+    {"seed", CLI_INT, "N", "random seed (same seed: bit-identical model)", NULL, 0, 9.2e18, 0, 0, 0, NULL},
     CLI_OPT_THREADS,
     CLI_OPT_JSON,
     CLI_OPT_MEMORY,
@@ -245,9 +245,32 @@ static int finish(fl_ctx *ctx, fl_status st, cli_json *j, const cli_option *opts
     return rc;
 }
 
+/* The defaults shown and used are the engine's (fl_sae_config_default), so the CLI, Fiji and the
+ * library never disagree. */
+static void set_engine_defaults(cli_option *opts)
+{
+    static char buf[16][32];
+    fl_sae_config c;
+    fl_sae_config_default(&c);
+    struct {
+        const char *name;
+        double v;
+        int isint;
+    } d[] = {{"layers", c.enc_layers, 1},   {"hidden", c.hidden, 1},     {"bidirectional", c.bidirectional, 1},
+             {"latent", c.latent, 1},       {"l1", c.l1, 0},             {"dropout", c.dropout, 0},
+             {"batch-norm", c.batch_norm, 1}, {"batch", c.batch, 1},     {"lr", c.lr, 0},
+             {"epochs", c.epochs, 1},       {"val-split", c.val_split, 0}, {"patience", c.patience, 1},
+             {"seed", (double)c.seed, 1}};
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
+        snprintf(buf[i], sizeof buf[i], d[i].isint ? "%.0f" : "%g", d[i].v);
+        cli_find(opts, d[i].name)->def = buf[i];
+    }
+}
+
 static int sae_train(int argc, char **argv)
 {
     const char *cmd = "spectral-ae train";
+    set_engine_defaults(train_opts);
     int rc = cli_parse(cmd, train_opts, argc - 1, argv + 1);
     if (rc == CLI_HELP) {
         cli_print_help(stdout, cmd,
