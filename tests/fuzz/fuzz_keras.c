@@ -5,6 +5,19 @@
 
 #include "io/keras_hdf5.h"
 
+#include <hdf5.h>
+
+/* The reader must leave no HDF5 object open, whatever the file (an open file id would keep the file
+ * and its descriptor alive in Fiji). */
+static void check_no_open_objects(const char *after)
+{
+    ssize_t n = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+    if (n != 0) {
+        fprintf(stderr, "fuzz: %zd HDF5 objects left open after %s\n", n, after);
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_file(data, size);
@@ -19,11 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ae_ok)
         for (int32_t i = 0; i < l.count; i++) floats += fl_tensor_numel(&l.items[i]);
     fl_tensor_list_free(&l);
+    check_no_open_objects("fl_keras_read_lstm_ae");
 
     fl_ctx_clear_error(ctx);
     st = fl_keras_read_lstm_decoder(ctx, path, &l);
     fuzz_check_message(ctx, st);
     fl_tensor_list_free(&l);
+    check_no_open_objects("fl_keras_read_lstm_decoder");
 
     if (ae_ok && floats <= 20000) {
         enum { T = 8 };

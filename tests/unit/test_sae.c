@@ -339,7 +339,8 @@ Test(sae, keras_import_reproduces_published_outputs, .timeout = 300)
     cr_assert(npy_read(AGAR "reference_outputs/piezo_embedding_ref.npy", &eref, NULL, 0) == 0);
     cr_assert(npy_read(AGAR "reference_outputs/piezo_ae_recon_ref.npy", &rref, NULL, 0) == 0);
     cr_assert(npy_read(AGAR "reference_outputs/piezo_decoder_recon_ref.npy", &dref, NULL, 0) == 0);
-    const int64_t n = 3600;
+    /* sanitizer runs (FL_QUICK) compare the first 360 curves; the normal build all 3600 */
+    const int64_t n = getenv("FL_QUICK") ? 360 : 3600;
     float *emb = malloc(n * 16 * sizeof(float)), *rec = malloc(n * 96 * sizeof(float));
     cr_assert_eq(fl_sae_apply(ctx, m, x.data, n, 96, emb, rec), FL_OK, "%s", fl_ctx_message(ctx));
     double de = max_abs_diff(emb, eref.data, n * 16), dr = max_abs_diff(rec, rref.data, n * 96);
@@ -349,7 +350,7 @@ Test(sae, keras_import_reproduces_published_outputs, .timeout = 300)
     int active[16] = {0};
     for (int64_t i = 0; i < n; i++)
         for (int k = 0; k < 16; k++) active[k] |= emb[i * 16 + k] > 0.f;
-    for (int k = 0; k < 16; k++)
+    for (int k = 0; k < 16 && n == 3600; k++)
         cr_expect_eq(active[k], k == 1 || k == 7 || k == 11 || k == 12 || k == 15, "channel %d activity", k);
     /* Agar's update_decoder: the retrained decoder swapped in */
     cr_assert_eq(fl_sae_import_keras_decoder(ctx, m, AGAR "piezoresponse/decoder_weights.00033723-0.0022.hdf5"),

@@ -25,11 +25,14 @@
 #include <hdf5.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Limits for untrusted files. */
 #define KW_MAX_LAYERS 4096
@@ -436,6 +439,136 @@ unsupported:
                    L->name, n, n ? wn->s[0] : "", n > 1 ? ", ..." : "");
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * Pre-check of the raw file, before libhdf5 sees it.
+ *
+ * libhdf5 up to 1.14.1 (Debian 12 ships 1.10.8) loops forever when a global heap collection ("GCOL",
+ * where variable-length strings such as keras_version, backend and model_config live) holds a
+ * free-space object (index 0) of size 0: H5HG__cache_heap_deserialize advances by the object size.
+ * Objects reaching past their collection make it read past its buffer. (Fixed upstream by "Sanitize
+ * H5HG cache deserialization code", HDFGroup/hdf5 PR #2808.) So before any HDF5 call we find the
+ * superblock (offset 0, 512, 1024, ...), take the size of lengths from it, and walk every global heap
+ * collection of the file (every "GCOL" signature with version 1; HDF5 refuses a collection without
+ * one) the way libhdf5 will, refusing the file when an object does not advance or does not fit. */
+
+static int pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+    unsigned char *p = buf;
+    while (n) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r <= 0) return 0;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 1;
+}
+
+static uint64_t le_uint(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t align8_u64(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
+
+/* FL_OK, or FL_EFORMAT with the reason in `why` (static text). */
+static fl_status gcol_walk(int fd, uint64_t at, uint64_t fsize, int lsize, const char **why)
+{
+    const uint64_t hdr = align8_u64(8u + (uint64_t)lsize), objhdr = hdr; /* both 16 for 2/4/8-byte lengths */
+    unsigned char b[16];
+    if (fsize - at < hdr || !pread_all(fd, b, (size_t)(8 + lsize), at)) {
+        *why = "a global heap collection is cut off by the end of the file";
+        return FL_EFORMAT;
+    }
+    uint64_t size = le_uint(b + 8, lsize);
+    if (size < hdr || size > fsize - at) {
+        *why = "a global heap collection has an invalid size";
+        return FL_EFORMAT;
+    }
+    for (uint64_t p = hdr; p < size;) {
+        if (size - p < objhdr) break; /* tail too small for an object header: free space */
+        if (!pread_all(fd, b, (size_t)(8 + lsize), at + p)) {
+            *why = "a global heap collection cannot be read";
+            return FL_EFORMAT;
+        }
+        unsigned idx = (unsigned)le_uint(b, 2);
+        uint64_t osize = le_uint(b + 8, lsize);
+        if (osize > size) {
+            *why = "a global heap object is larger than its collection";
+            return FL_EFORMAT;
+        }
+        uint64_t need = idx ? objhdr + align8_u64(osize) : osize;
+        if (need == 0 || need > size - p) {
+            *why = need == 0 ? "a global heap collection has a free-space object of size 0"
+                             : "a global heap object reaches past its collection";
+            return FL_EFORMAT;
+        }
+        p += need;
+    }
+    return FL_OK;
+}
+
+static fl_status h5_precheck(fl_ctx *ctx, const char *path)
+{
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fl_fail(ctx, FL_EIO, "cannot open Keras file '%s': %s", path, strerror(errno));
+    fl_status st = FL_OK;
+    unsigned char *buf = NULL;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = fl_fail(ctx, FL_EIO, "'%s' is not a regular file", path);
+        goto done;
+    }
+    const uint64_t fsize = (uint64_t)sb.st_size;
+    /* superblock: at 0 or at a power of two >= 512 (after a user block) */
+    int lsize = -1;
+    for (uint64_t off = 0; off + 16 <= fsize; off = off ? 2 * off : 512) {
+        unsigned char b[16];
+        if (!pread_all(fd, b, 16, off)) break;
+        if (memcmp(b, sig, 8) != 0) continue;
+        if (b[8] <= 1) lsize = b[14];
+        else if (b[8] <= 3) lsize = b[10];
+        else lsize = 0;
+        break;
+    }
+    if (lsize < 0) {
+        st = fl_fail(ctx, FL_EFORMAT, "'%s' is not an HDF5 file (expected a Keras .h5/.hdf5 weight file)", path);
+        goto done;
+    }
+    if (lsize != 2 && lsize != 4 && lsize != 8) {
+        st = fl_fail(ctx, FL_EFORMAT, "'%s' is not a valid HDF5 file (unsupported superblock layout)", path);
+        goto done;
+    }
+    /* every global heap collection, in 1 MiB windows that overlap by the 5 bytes a match needs */
+    enum { WIN = 1 << 20, OVL = 4 };
+    buf = malloc(WIN + OVL + 1);
+    if (!buf) {
+        st = fl_fail(ctx, FL_ENOMEM, "out of memory while checking '%s'", path);
+        goto done;
+    }
+    for (uint64_t base = 0; base < fsize && st == FL_OK; base += WIN) {
+        size_t n = fsize - base < WIN + OVL + 1 ? (size_t)(fsize - base) : WIN + OVL + 1;
+        if (!pread_all(fd, buf, n, base)) {
+            st = fl_fail(ctx, FL_EIO, "cannot read '%s'", path);
+            break;
+        }
+        for (size_t i = 0; i + 5 <= n && i < WIN && st == FL_OK; i++) {
+            if (buf[i] != 'G' || memcmp(buf + i, "GCOL", 4) != 0 || buf[i + 4] != 1) continue;
+            const char *why = NULL;
+            if (gcol_walk(fd, base + i, fsize, lsize, &why) != FL_OK)
+                st = fl_fail(ctx, FL_EFORMAT, "'%s' is a damaged HDF5 file: %s (offset %llu)", path, why,
+                             (unsigned long long)(base + i));
+        }
+    }
+done:
+    free(buf);
+    close(fd);
+    return st;
+}
+
 /* Opens the file and reads every layer with weights (under the HDF5 lock). */
 static fl_status kw_read_file(fl_ctx *ctx, const char *path, kw_file *f)
 {
@@ -448,9 +581,8 @@ static fl_status kw_read_file(fl_ctx *ctx, const char *path, kw_file *f)
 
     memset(f, 0, sizeof *f);
     if (!path || !*path) return fl_fail(ctx, FL_EINVAL, "no Keras file name given");
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return fl_fail(ctx, FL_EIO, "cannot open Keras file '%s': %s", path, strerror(errno));
-    fclose(fp);
+    fl_status pre = h5_precheck(ctx, path);
+    if (pre != FL_OK) return pre;
 
     h5_enter(&guard);
 #if H5_VERSION_GE(1, 12, 0)
