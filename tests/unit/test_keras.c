@@ -22,6 +22,7 @@
 #include "fl_internal.h"
 #include "io/keras_hdf5.h"
 #include "npy.h"
+#include "../shared/fault_injection.h"
 
 #ifndef FL_SHARED_DIR
 #define FL_SHARED_DIR "../shared"
@@ -422,36 +423,23 @@ Test(keras, bad_hdf5_contents)
     cr_expect_eq(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
 }
 
-/* FL_FAULT_ALLOC=N fails the N-th engine allocation of a process: run the import in a child for
- * N = 1, 2, ... until it succeeds; every failure must be a clean FL_ENOMEM with an empty list. */
+/* every allocation failure during an import is a clean FL_ENOMEM with an empty list */
+static int import_job(void *user)
+{
+    fl_ctx *ctx = fl_ctx_new();
+    fl_tensor_list l;
+    fl_sae_config cfg;
+    fl_status st = fl_keras_read_lstm_ae(ctx, PIEZO_W, &l, &cfg);
+    int code = st == FL_OK ? 0 : (st == FL_ENOMEM && l.count == 0 && l.items == NULL) ? 1 : 2;
+    fl_tensor_list_free(&l);
+    if (code == 0 && H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) != 0) code = 3;
+    return code;
+}
+
 Test(keras, allocation_failures)
 {
     need_shared();
-    int n_fail = 0;
-    for (int n = 1; n < 1000; n++) {
-        pid_t pid = fork();
-        cr_assert(pid >= 0);
-        if (pid == 0) {
-            char v[16];
-            snprintf(v, sizeof v, "%d", n);
-            setenv("FL_FAULT_ALLOC", v, 1);
-            fl_ctx *ctx = fl_ctx_new();
-            fl_tensor_list l;
-            fl_sae_config cfg;
-            fl_status st = fl_keras_read_lstm_ae(ctx, PIEZO_W, &l, &cfg);
-            int code = st == FL_OK ? 0 : (st == FL_ENOMEM && l.count == 0 && l.items == NULL) ? 1 : 2;
-            fl_tensor_list_free(&l);
-            if (code == 0 && H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) != 0) code = 3;
-            _exit(code);
-        }
-        int ws = 0;
-        waitpid(pid, &ws, 0);
-        cr_assert(WIFEXITED(ws), "N=%d: child crashed", n);
-        int code = WEXITSTATUS(ws);
-        cr_assert(code == 0 || code == 1, "N=%d: child exit code %d", n, code);
-        if (code == 0) break;
-        n_fail++;
-    }
+    int n_fail = sweep_allocation_failures(import_job, NULL, 1000);
     cr_expect_gt(n_fail, 100, "only %d allocation points exercised", n_fail);
 }
 

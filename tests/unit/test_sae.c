@@ -11,6 +11,7 @@
 #include "fl_internal.h"
 #include "models/spectral_ae_internal.h"
 #include "npy.h"
+#include "../shared/fault_injection.h"
 
 static fl_sae_config tiny_config(void)
 {
@@ -365,46 +366,34 @@ Test(sae, keras_import_reproduces_published_outputs, .timeout = 300)
     fl_ctx_free(ctx);
 }
 
-/* FL_FAULT_ALLOC=N fails the N-th engine allocation of a process: train, save, load and apply in a
- * child for N = 1, 2, ... until everything succeeds; every failure must be a clean FL_ENOMEM. */
+/* train, save, load and apply with the N-th allocation failing: always a clean FL_ENOMEM */
+static int train_job(void *user)
+{
+    const char *path = user;
+    fl_ctx *ctx = fl_ctx_new();
+    fl_sae_config c = tiny_config();
+    c.epochs = 1;
+    float *x = make_curves(40, 10, 1, NULL);
+    float emb[40 * 3];
+    fl_sae *m = NULL, *m2 = NULL;
+    fl_status st = fl_sae_create(ctx, &c, &m);
+    if (!st) st = fl_sae_train(ctx, m, x, 40, 10, NULL);
+    if (!st) st = fl_sae_save(ctx, m, path);
+    if (!st) st = fl_sae_load(ctx, path, &m2);
+    if (!st) st = fl_sae_apply(ctx, m2, x, 40, 10, emb, NULL);
+    int code = st == FL_OK ? 0 : (st == FL_ENOMEM && strlen(fl_ctx_message(ctx)) > 0) ? 1 : 2;
+    fl_sae_free(m);
+    fl_sae_free(m2);
+    return code;
+}
+
 Test(sae, allocation_failures_are_reported_not_crashed, .timeout = 300)
 {
     char dir[] = "/tmp/fl_sae_XXXXXX";
     cr_assert(mkdtemp(dir));
     char path[300];
     snprintf(path, sizeof path, "%s/m.safetensors", dir);
-    int n_fail = 0;
-    for (int n = 1; n < 2000; n++) {
-        pid_t pid = fork();
-        cr_assert(pid >= 0);
-        if (pid == 0) {
-            char v[16];
-            snprintf(v, sizeof v, "%d", n);
-            setenv("FL_FAULT_ALLOC", v, 1);
-            fl_ctx *ctx = fl_ctx_new();
-            fl_sae_config c = tiny_config();
-            c.epochs = 1;
-            float *x = make_curves(40, 10, 1, NULL);
-            float emb[40 * 3];
-            fl_sae *m = NULL, *m2 = NULL;
-            fl_status st = fl_sae_create(ctx, &c, &m);
-            if (!st) st = fl_sae_train(ctx, m, x, 40, 10, NULL);
-            if (!st) st = fl_sae_save(ctx, m, path);
-            if (!st) st = fl_sae_load(ctx, path, &m2);
-            if (!st) st = fl_sae_apply(ctx, m2, x, 40, 10, emb, NULL);
-            int code = st == FL_OK ? 0 : (st == FL_ENOMEM && strlen(fl_ctx_message(ctx)) > 0) ? 1 : 2;
-            fl_sae_free(m);
-            fl_sae_free(m2);
-            _exit(code);
-        }
-        int ws = 0;
-        waitpid(pid, &ws, 0);
-        cr_assert(WIFEXITED(ws), "N=%d: child crashed", n);
-        int code = WEXITSTATUS(ws);
-        cr_assert(code == 0 || code == 1, "N=%d: child exit code %d", n, code);
-        if (code == 0) break;
-        n_fail++;
-    }
+    int n_fail = sweep_allocation_failures(train_job, path, 2000);
     cr_expect_gt(n_fail, 20, "only %d allocation points exercised", n_fail);
     unlink(path);
     rmdir(dir);

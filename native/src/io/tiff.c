@@ -88,7 +88,7 @@ static fl_status image_size(fl_ctx *ctx, int64_t w, int64_t h, int64_t c, int64_
 fl_status fl_image_alloc(fl_ctx *ctx, fl_image *img, int64_t w, int64_t h, int64_t c, int64_t z, int64_t t)
 {
     if (!img) return fl_fail(ctx, FL_EINVAL, "fl_image_alloc: no image");
-    size_t bytes;
+    size_t bytes = 0;
     fl_status st = image_size(ctx, w, h, c, z, t, &bytes);
     if (st != FL_OK) return st;
     if ((st = fl_check_budget(ctx, bytes, "the image")) != FL_OK) return st;
@@ -637,7 +637,9 @@ fl_status fl_tiff_read(fl_ctx *ctx, const char *path, fl_image *out)
     if (d.is_ij) {
         int64_t dc = d.channels ? d.channels : 1, dz = d.slices ? d.slices : 1, dt = d.frames ? d.frames : 1;
         if (!d.channels && !d.slices && !d.frames && d.images > 1) dz = d.images;
-        if (dc * dz * dt == npages) {
+        /* each count is <= INT32_MAX (parse_count), so dc * dz fits; testing it against npages first
+         * keeps the triple product from overflowing */
+        if (dc * dz <= npages && dc * dz * dt == npages) {
             c = dc;
             z = dz;
             t = dt;

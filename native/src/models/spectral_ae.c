@@ -253,6 +253,11 @@ static fl_status sae_alloc(fl_ctx *ctx, const fl_sae_config *cfg, fl_sae **out)
     if (!m) return fl_fail(ctx, FL_ENOMEM, "out of memory for the model");
     m->cfg = *cfg;
     layout(m);
+    st = fl_check_budget(ctx, (size_t)(m->nparams + m->nstats) * sizeof(float), "the model's parameters");
+    if (st) {
+        free(m);
+        return st;
+    }
     m->params = fl_calloc((size_t)m->nparams, sizeof(float));
     m->stats = fl_calloc((size_t)m->nstats, sizeof(float));
     if (!m->params || !m->stats) {
@@ -1326,7 +1331,8 @@ static fl_status config_from_json(fl_ctx *ctx, const char *text, fl_sae_config *
             *(float *)f[i].dst = (float)v;
     }
     double seed = fl_json_number(fl_json_get(j, "seed"));
-    if (!st && (!isfinite(seed) || seed < 0)) st = fl_fail(ctx, FL_EFORMAT, "model configuration: bad seed");
+    if (!st && (!isfinite(seed) || seed < 0 || seed >= 18446744073709551616.0)) /* 2^64: cast must not overflow */
+        st = fl_fail(ctx, FL_EFORMAT, "model configuration: bad seed");
     if (!st) c->seed = (uint64_t)seed;
     fl_json_free(j);
     if (!st && check_config(ctx, c)) st = fl_fail(ctx, FL_EFORMAT, "model configuration is invalid: %s", fl_ctx_message(ctx));
@@ -1388,7 +1394,27 @@ fl_status fl_sae_save(fl_ctx *ctx, const fl_sae *m, const char *path)
 static fl_status sae_from_tensors(fl_ctx *ctx, const fl_sae_config *cfg, const fl_tensor_list *list, fl_sae **out)
 {
     fl_sae *m;
-    fl_status st = sae_alloc(ctx, cfg, &m);
+    /* The configuration comes from the (untrusted) file: before allocating and initialising a model
+     * of that size, check that the file holds at least as many values as such a model stores (every
+     * parameter and BN statistic; BN parameters only with batch norm), so that a small file cannot
+     * make us allocate gigabytes. */
+    fl_status st = check_config(ctx, cfg);
+    if (st) return st;
+    fl_sae *probe = calloc(1, sizeof *probe);
+    if (!probe) return fl_fail(ctx, FL_ENOMEM, "out of memory for the model");
+    probe->cfg = *cfg;
+    layout(probe);
+    const int64_t bn_params = 2 * (int64_t)probe->F + 2 * (int64_t)cfg->latent;
+    const int64_t need = probe->nparams + (cfg->batch_norm ? probe->nstats : -bn_params);
+    free(probe);
+    int64_t have = 0;
+    for (int32_t i = 0; i < list->count; i++) have += fl_tensor_numel(&list->items[i]);
+    if (have < need)
+        return fl_fail(ctx, FL_EFORMAT,
+                       "model file holds %lld values but its architecture needs at least %lld: damaged file or "
+                       "wrong configuration",
+                       (long long)have, (long long)need);
+    st = sae_alloc(ctx, cfg, &m);
     if (st) return st;
     init_params(m); /* BN slots keep gamma 1 / beta 0 when the file has no BN */
     load_ctx lc = {ctx, list, -1, 0, FL_OK};

@@ -19,40 +19,18 @@ static inline float hard_sigmoid(float z)
 
 static inline float logistic(float z) { return 1.f / (1.f + expf(-z)); }
 
-/* tanh via the rational approximation of fl_tanhf, inlined so the loops vectorise */
-static inline float tanh_r(float x)
-{
-    const float clamp = 7.90531110763549805f;
-    x = x > clamp ? clamp : x;
-    x = x < -clamp ? -clamp : x;
-    const float x2 = x * x;
-    float p = -2.76076847742355e-16f;
-    p = p * x2 + 2.00018790482477e-13f;
-    p = p * x2 + -8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
-    p = p * x;
-    float q = 1.19825839466702e-06f;
-    q = q * x2 + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
-    return p / q;
-}
-
 /* g: one sample's 4H pre-activations -> activations in place; c, h outputs. c_prev NULL = zero state. */
 #define CELL_FORWARD_BODY(ACT, CPREV)                                                                           \
     for (int32_t j = 0; j < H; j++) {                                                                       \
         float i = ACT(gi[j]), f = ACT(gf[j]), o = ACT(go[j]);                                               \
-        float u = tanh_r(gg[j]);                                                                            \
+        float u = fl_tanh_fast(gg[j]);                                                                            \
         float cn = i * u + f * (CPREV);                                                                     \
         gi[j] = i;                                                                                          \
         gf[j] = f;                                                                                          \
         gg[j] = u;                                                                                          \
         go[j] = o;                                                                                          \
         c[j] = cn;                                                                                          \
-        h[j] = o * tanh_r(cn);                                                                              \
+        h[j] = o * fl_tanh_fast(cn);                                                                              \
     }
 
 FL_CLONES static void cell_forward_hard(int32_t H, float *restrict g, const float *restrict c_prev, float *restrict c,
@@ -119,7 +97,7 @@ int64_t fl_lstm_backward_work_size(const fl_lstm_shape *s)
 #define CELL_BACKWARD_BODY(CPREV, SLOPE)                                                                        \
     for (int32_t j = 0; j < H; j++) {                                                                       \
         float i = gi[j], f = gf[j], u = gg[j], o = go[j];                                                   \
-        float tc = tanh_r(c[j]);                                                                            \
+        float tc = fl_tanh_fast(c[j]);                                                                            \
         float dcj = dh[j] * o * (1.f - tc * tc) + dc[j];                                                    \
         float d_o = dh[j] * tc;                                                                             \
         dc[j] = dcj * f;                                                                                    \
