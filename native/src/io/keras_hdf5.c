@@ -297,6 +297,17 @@ static fl_status read_array(fl_ctx *ctx, hid_t grp, hid_t dapl, const char *laye
         st = fl_fail(ctx, FL_EFORMAT, "layer '%s': weight '%s' is not a floating-point array", layer, wname);
         goto done;
     }
+    /* Only IEEE single or double precision (what Keras writes). A float type of arbitrary size and bit
+     * layout from the file would make H5Dread allocate a conversion buffer of that size (gigabytes)
+     * and run libhdf5's generic float conversion on hostile parameters. */
+    if (H5Tequal(tid, H5T_IEEE_F32LE) <= 0 && H5Tequal(tid, H5T_IEEE_F32BE) <= 0 &&
+        H5Tequal(tid, H5T_IEEE_F64LE) <= 0 && H5Tequal(tid, H5T_IEEE_F64BE) <= 0) {
+        st = fl_fail(ctx, FL_EUNSUPPORTED,
+                     "layer '%s': weight '%s' is stored as a %zu-byte float type; only IEEE float32/float64 "
+                     "weights can be imported",
+                     layer, wname, H5Tget_size(tid));
+        goto done;
+    }
     if (H5Sget_simple_extent_type(sid) != H5S_SIMPLE) {
         st = fl_fail(ctx, FL_EFORMAT, "layer '%s': weight '%s' is not an array", layer, wname);
         goto done;

@@ -83,12 +83,17 @@ void fl_dropout_apply(int64_t n, float p, uint64_t seed, uint64_t stream, uint64
         return;
     }
     const float scale = 1.f / (1.f - p);
-    uint64_t idx = first_index;
-    for (int64_t k = 0; k < n;) { /* one Philox block gives the uniforms of 4 consecutive indices */
-        uint32_t w[4];
-        fl_rng_block(seed, stream, idx >> 2, w);
-        for (unsigned j = (unsigned)(idx & 3); j < 4 && k < n; j++, k++, idx++)
-            y[k] = fl_u32_to_unit(w[j]) >= p ? x[k] * scale : 0.f;
+    /* Masks need independence, not cryptographic quality: one SplitMix64 finaliser per pair of
+     * indices (two 24-bit uniforms), about 4x cheaper than Philox. */
+    const uint64_t key = seed * 0x9E3779B97F4A7C15ull ^ (stream + 0x632BE59BD9B4E019ull) * 0xD1B54A32D192ED03ull;
+    for (int64_t k = 0; k < n; k++) {
+        const uint64_t i = first_index + (uint64_t)k;
+        uint64_t z = key + (i >> 1) * 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        const float u = (float)((z >> ((i & 1) ? 40 : 8)) & 0xFFFFFF) * (1.0f / 16777216.0f);
+        y[k] = u >= p ? x[k] * scale : 0.f;
     }
 }
 

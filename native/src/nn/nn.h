@@ -82,7 +82,8 @@ void fl_batchnorm_backward(int64_t B, int64_t F, const float *xhat, const float 
                            const float *dY, float *dX, float *dgamma, float *dbeta);
 
 /* ---- Dropout (inverted, Keras): keep with probability 1-p, scale kept values by 1/(1-p).
- * The mask of element i is uniform_at(seed, stream, i) >= p, so it does not depend on threads. */
+ * The mask of element i depends only on (seed, stream, i), so it does not depend on threads or on how
+ * a tensor is cut into pieces. */
 void fl_dropout_apply(int64_t n, float p, uint64_t seed, uint64_t stream, uint64_t first_index, const float *x,
                       float *y);
 
