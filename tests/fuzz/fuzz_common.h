@@ -1,8 +1,8 @@
 /* Shared helpers of the libFuzzer targets in tests/fuzz (see run_fuzz.sh).
  *
  * The engine's file readers take a path, so each input is written to one temporary file per process
- * (mkstemp in /dev/shm when it exists, else $TMPDIR or /tmp; removed at exit), rewritten in place for
- * every input. (A memfd behind /proc/self/fd/N works for libtiff and stdio but not for HDF5, which
+ * (mkstemp in $TMPDIR, else /dev/shm, else /tmp; removed at a normal exit, left behind by a crash),
+ * rewritten in place for every input. (A memfd behind /proc/self/fd/N works for libtiff and stdio but not for HDF5, which
  * resolves the real path of the file it opens.) */
 #ifndef FL_FUZZ_COMMON_H
 #define FL_FUZZ_COMMON_H
@@ -32,8 +32,8 @@ static void fuzz_file_remove(void)
 static const char *fuzz_file(const uint8_t *data, size_t size)
 {
     if (fuzz_fd < 0) {
-        const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-        if (!dir || !*dir) dir = "/tmp";
+        const char *dir = getenv("TMPDIR");
+        if (!dir || !*dir) dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(fuzz_path, sizeof fuzz_path, "%s/ferrolens-fuzz-XXXXXX", dir);
         fuzz_fd = mkstemp(fuzz_path);
         if (fuzz_fd < 0) {

@@ -77,6 +77,9 @@ case $SECS in ''|*[!0-9]*|0) echo "run_fuzz: SECONDS must be a positive integer"
 
 # ---- run ------------------------------------------------------------------------------------------
 export OMP_NUM_THREADS=1
+# the targets' input files (left behind when a target crashes) stay in the build directory
+export TMPDIR=$OUT/tmp
+mkdir -p "$TMPDIR"
 export HDF5_USE_FILE_LOCKING=FALSE
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$HERE/lsan.supp:print_suppressions=0}
