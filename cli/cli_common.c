@@ -360,7 +360,13 @@ void cli_json_int(cli_json *j, const char *k, int64_t value)
 
 static void num(cli_json *j, double v)
 {
-    if (isfinite(v)) fl_strbuf_printf(&j->b, "%.17g", v);
+    if (isfinite(v)) {
+        /* shortest of %.15g / %.17g that reads back as the same double */
+        char t[40];
+        snprintf(t, sizeof t, "%.15g", v);
+        if (strtod(t, NULL) != v) snprintf(t, sizeof t, "%.17g", v);
+        fl_strbuf_append(&j->b, t, strlen(t));
+    }
     else fl_strbuf_append(&j->b, "null", 4);
 }
 

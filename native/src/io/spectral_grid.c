@@ -261,7 +261,14 @@ static void format_value(char *buf, size_t cap, double v, int fixed3, const char
 {
     if (fixed3 && fabs(v) < 0.0005) v = 0.0;
     if (fixed3) snprintf(buf, cap, "%.3f", v);
-    else snprintf(buf, cap, "%.6g", v);
+    else {
+        /* the shortest %g form (6..15 significant digits) that reads back within 1e-9 relative */
+        for (int prec = 6; prec <= 15; prec++) {
+            snprintf(buf, cap, "%.*g", prec, v);
+            double back;
+            if (fl_parse_axis_label(buf, &back, NULL, 0) && fabs(back - v) <= 1e-9 * fabs(v)) break;
+        }
+    }
     if (!strcmp(buf, "-0.000") || !strcmp(buf, "-0")) snprintf(buf, cap, fixed3 ? "0.000" : "0");
     if (unit && unit[0]) {
         size_t l = strlen(buf);

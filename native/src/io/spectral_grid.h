@@ -30,8 +30,8 @@ int fl_parse_axis_label(const char *label, double *value, char *unit, size_t cap
 fl_status fl_grid_to_curves(fl_ctx *ctx, const fl_image *img, int axis, float **curves, int64_t *n, int32_t *T,
                             double **axis_values, char unit[32], char label[64]);
 
-/* curves (W*H x T) -> out: W x H x T slices, slice k labelled "<value> <unit>" (value with %.6g, or
- * "%.3f" when every value is a multiple of 0.001). Spatial calibration (pixel size, unit) and
+/* curves (W*H x T) -> out: W x H x T slices, slice k labelled "<value> <unit>" ("%.3f" when every value is a
+ * multiple of 0.001, else the shortest %g with 6..15 digits that reads back within 1e-9 relative). Spatial calibration (pixel size, unit) and
  * frame interval copied from `like` when given; pixel_depth is the mean axis step when the values are
  * evenly spaced, else 1. axis_values may be NULL (labels are then 1..T). out is initialised here. */
 fl_status fl_curves_to_grid(fl_ctx *ctx, const float *curves, int64_t W, int64_t H, int32_t T,

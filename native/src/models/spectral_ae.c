@@ -1582,8 +1582,21 @@ fl_status fl_model_info(fl_ctx *ctx, const char *path, int json, char *buf, size
         fl_strbuf_json_string(&b, ver ? ver : "");
         fl_strbuf_printf(&b, ",\"engine_version\":");
         fl_strbuf_json_string(&b, eng ? eng : "");
-        fl_strbuf_printf(&b, ",\"tensors\":%d,\"values\":%lld,\"config\":%s,\"normalisation\":%s,\"training\":%s}",
-                         list.count, (long long)total, cfg ? cfg : "null", norm ? norm : "null", tr ? tr : "null");
+        fl_strbuf_printf(&b, ",\"tensors\":%d,\"values\":%lld", list.count, (long long)total);
+        const char *keys[3] = {"config", "normalisation", "training"}, *vals[3] = {cfg, norm, tr};
+        for (int i = 0; i < 3; i++) {
+            /* metadata comes from the file: pasted as JSON only when it is valid JSON, else quoted */
+            fl_json *j = NULL;
+            fl_ctx *probe = fl_ctx_new();
+            int valid = vals[i] && probe && fl_json_parse(probe, vals[i], strlen(vals[i]), &j) == FL_OK;
+            fl_json_free(j);
+            fl_ctx_free(probe);
+            fl_strbuf_printf(&b, ",\"%s\":", keys[i]);
+            if (valid) fl_strbuf_append(&b, vals[i], strlen(vals[i]));
+            else if (vals[i]) fl_strbuf_json_string(&b, vals[i]);
+            else fl_strbuf_printf(&b, "null");
+        }
+        fl_strbuf_printf(&b, "}");
     } else {
         fl_strbuf_printf(&b, "%s: %s model (format %s, written by Ferrolens %s), %d tensors, %lld values\nconfig: %s\n",
                          path, fam ? fam : "unknown", ver ? ver : "?", eng ? eng : "?", list.count, (long long)total,

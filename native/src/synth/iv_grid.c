@@ -32,8 +32,8 @@ void fl_synth_iv_params_default(fl_synth_iv_params *p)
     p->wall_width = 1.5;
     p->domain_contrast = 0.3;
     p->tt_amplitude = 0.8;
-    p->hh_suppression = 0.6;
-    p->gain_jitter = 0.07;
+    p->hh_suppression = 1.0;
+    p->gain_jitter = 0.05;
     p->offset_jitter = 0.005;
     p->pixel_size = 0.05;
 }
@@ -53,7 +53,11 @@ static double tt_shape(double u)
     return (softplus_h(u - 0.15) - 0.6 * softplus_h(-u - 0.15)) / softplus_h(0.85);
 }
 
-static double hh_onset(double u) { return 1.0 / (1.0 + exp(-(fabs(u) - 0.45) / 0.08)); }
+/* Head-to-head wall: a depleted barrier in series with the contact limits the current to about
+ * I_sat; the fraction of the bulk current it removes, |I_b| / (I_sat + |I_b|), is small at low bias
+ * and large at high bias. I_sat = HH_SAT * R. */
+#define HH_SAT 0.1
+static double hh_fraction(double ib, double R) { return fabs(ib) / (HH_SAT * R + fabs(ib)); }
 
 /* ---- parameter checks ---------------------------------------------------------------------------- */
 static int finite_in(double v, double lo, double hi) { return isfinite(v) && v >= lo && v <= hi; }
@@ -254,7 +258,7 @@ fl_status fl_synth_iv_grid(fl_ctx *ctx, const fl_synth_iv_params *p, fl_image *c
         shape[4 * j + 0] = bulk_u(u);
         shape[4 * j + 1] = tanh(u / 0.2);
         shape[4 * j + 2] = tt_shape(u);
-        shape[4 * j + 3] = hh_onset(u);
+        shape[4 * j + 3] = hh_fraction(shape[4 * j + 0], R);
     }
 
     /* truth maps */
@@ -295,8 +299,10 @@ fl_status fl_synth_iv_grid(fl_ctx *ctx, const fl_synth_iv_params *p, fl_image *c
         double P = dom[n], tt = mtt[n], hh = mhh[n];
         for (int32_t j = 0; j < T; j++) {
             const double *s = shape + 4 * j;
-            double I = s[0] * (1.0 + p->domain_contrast * P * s[1]) + p->tt_amplitude * tt * R * s[2] -
-                       p->hh_suppression * hh * s[0] * s[3];
+            /* the HH barrier removes the fraction a_hh m_hh S of the local (domain) current, so the
+             * current never flows against the bias */
+            double local = s[0] * (1.0 + p->domain_contrast * P * s[1]);
+            double I = local * (1.0 - p->hh_suppression * hh * s[3]) + p->tt_amplitude * tt * R * s[2];
             I = g * I + off + p->noise * R * fl_rng_normal(&r);
             cv[(int64_t)j * npix + n] = (float)I;
         }
