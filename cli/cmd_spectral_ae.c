@@ -18,6 +18,14 @@
     "  decoded_curves.csv    axis value, then one column per active channel and level (latent traversal)\n" \
     "  summary.json          what --json prints\n"
 
+/* Options shared by train and apply. */
+#define SAE_OPT_AXIS {"axis", CLI_STRING, "auto|z|t", "spectral axis of the hyperstack", "auto", 0, 0, 0, 0, 0, NULL}
+#define SAE_OPT_RESAMPLE \
+    {"resample", CLI_INT, "N", "resample every curve linearly to N points (0: keep)", "0", 0, 100000, 0, 0, 0, NULL}
+#define SAE_OPT_LEVELS {"levels", CLI_INT, "N", "levels of the latent traversal", "10", 1, 10000, 0, 0, 0, NULL}
+#define SAE_OPT_OTHERS \
+    {"others", CLI_STRING, "zero|mean", "other channels during the traversal", "zero", 0, 0, 0, 0, 0, NULL}
+
 static cli_option train_opts[] = {
     CLI_OPT_INPUT,
     CLI_OPT_OUT,
@@ -37,10 +45,10 @@ static cli_option train_opts[] = {
     {"patience", CLI_INT, "N", "stop after N epochs without validation improvement (0: never)", NULL, 0, 1e9, 0, 0, 0, NULL},
     {"norm", CLI_STRING, "global|per-curve|none", "normalisation of the curves", "global", 0, 0, 0, 0, 0, NULL},
     {"outlier-repair", CLI_FLAG, NULL, "Savitzky-Golay outlier repair (window 7, order 3, 3 points), NaN interpolation", NULL, 0, 0, 0, 0, 0, NULL},
-    {"axis", CLI_STRING, "auto|z|t", "spectral axis of the hyperstack", "auto", 0, 0, 0, 0, 0, NULL},
-    {"resample", CLI_INT, "N", "resample every curve linearly to N points (0: keep)", "0", 0, 100000, 0, 0, 0, NULL},
-    {"levels", CLI_INT, "N", "levels of the latent traversal", "10", 1, 10000, 0, 0, 0, NULL},
-    {"others", CLI_STRING, "zero|mean", "other channels during the traversal", "zero", 0, 0, 0, 0, 0, NULL},
+    SAE_OPT_AXIS,
+    SAE_OPT_RESAMPLE,
+    SAE_OPT_LEVELS,
+    SAE_OPT_OTHERS,
     {"seed", CLI_INT, "N", "random seed (same seed: bit-identical model)", NULL, 0, 9.2e18, 0, 0, 0, NULL},
     CLI_OPT_THREADS,
     CLI_OPT_JSON,
@@ -51,10 +59,10 @@ static cli_option apply_opts[] = {
     CLI_OPT_INPUT,
     CLI_OPT_MODEL,
     CLI_OPT_OUT,
-    {"axis", CLI_STRING, "auto|z|t", "spectral axis of the hyperstack", "auto", 0, 0, 0, 0, 0, NULL},
-    {"resample", CLI_INT, "N", "resample every curve linearly to N points (0: keep)", "0", 0, 100000, 0, 0, 0, NULL},
-    {"levels", CLI_INT, "N", "levels of the latent traversal", "10", 1, 10000, 0, 0, 0, NULL},
-    {"others", CLI_STRING, "zero|mean", "other channels during the traversal", "zero", 0, 0, 0, 0, 0, NULL},
+    SAE_OPT_AXIS,
+    SAE_OPT_RESAMPLE,
+    SAE_OPT_LEVELS,
+    SAE_OPT_OTHERS,
     CLI_OPT_THREADS,
     CLI_OPT_JSON,
     CLI_OPT_MEMORY,
