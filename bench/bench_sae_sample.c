@@ -3,7 +3,7 @@
  * (see tests/shared/sae_quality.h). Options override fl_sae_config_default.
  * usage: bench_sae_sample [--input F] [--truth F] [--threads N] [--epochs N] [--layers N] [--hidden N]
  *                         [--latent N] [--l1 X] [--lr X] [--batch N] [--dropout X] [--patience N] [--seed N]
- *                         [--norm global|per-curve|none] */
+ *                         [--norm global|per-curve|none] [--batch-norm 0|1] */
 #include <stdio.h>
 
 #include "../tests/shared/sae_quality.h"
@@ -29,6 +29,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--dropout")) c.dropout = (float)atof(v);
         else if (!strcmp(k, "--patience")) c.patience = atoi(v);
         else if (!strcmp(k, "--seed")) c.seed = (uint64_t)atoll(v);
+        else if (!strcmp(k, "--batch-norm")) c.batch_norm = atoi(v);
         else if (!strcmp(k, "--norm")) c.norm_mode = !strcmp(v, "per-curve") ? FL_NORM_PER_CURVE : !strcmp(v, "none") ? FL_NORM_NONE : FL_NORM_GLOBAL;
         else return fprintf(stderr, "unknown option %s\n", k), 2;
     }
