@@ -78,6 +78,13 @@ static int choice(const char *cmd, const char *opt, const char *value, const cha
     return -1;
 }
 
+/* --others: the other channels during the traversal (index = fl_sae_traverse's others_at_mean) */
+static int parse_others(const char *cmd, const cli_option *opts)
+{
+    static const char *const names[] = {"zero", "mean", NULL};
+    return choice(cmd, "others", cli_str(opts, "others"), names);
+}
+
 static int parse_axis(const char *cmd, const cli_option *opts)
 {
     static const char *const names[] = {"auto", "z", "t", NULL};
@@ -238,6 +245,20 @@ static fl_status write_results(fl_ctx *ctx, const fl_sae *m, const grid *g, cons
     return st;
 }
 
+/* Context, output directory and the JSON summary every action starts with; NULL after a printed error. */
+static fl_ctx *command_start(const char *cmd, const cli_option *opts, const char *out, cli_json *j)
+{
+    fl_ctx *ctx = cli_ctx_new(opts);
+    if (!ctx) return NULL;
+    if (cli_mkdirs(out)) {
+        fl_ctx_free(ctx);
+        return NULL;
+    }
+    cli_json_begin(j);
+    cli_json_str(j, "command", cmd);
+    return ctx;
+}
+
 static int finish(fl_ctx *ctx, fl_status st, cli_json *j, const cli_option *opts, const char *out)
 {
     int rc = CLI_EXIT_OK;
@@ -292,10 +313,9 @@ static int sae_train(int argc, char **argv)
     if (!in || !out) return cli_usage_error(cmd, "--input and --out are required");
     static const char *const rec_names[] = {"hard-sigmoid", "logistic", NULL};
     static const char *const norm_names[] = {"global", "per-curve", "none", NULL};
-    static const char *const other_names[] = {"zero", "mean", NULL};
     int recurrent = choice(cmd, "recurrent", cli_str(train_opts, "recurrent"), rec_names);
     int norm = choice(cmd, "norm", cli_str(train_opts, "norm"), norm_names);
-    int others = choice(cmd, "others", cli_str(train_opts, "others"), other_names);
+    int others = parse_others(cmd, train_opts);
     int axis = parse_axis(cmd, train_opts);
     if (recurrent < 0 || norm < 0 || others < 0 || axis < 0) return CLI_EXIT_USAGE;
     fl_sae_config c;
@@ -317,12 +337,9 @@ static int sae_train(int argc, char **argv)
     c.norm_mode = norm;
     c.outlier_repair = cli_flag(train_opts, "outlier-repair");
     c.seed = (uint64_t)cli_int(train_opts, "seed");
-    fl_ctx *ctx = cli_ctx_new(train_opts);
-    if (!ctx) return CLI_EXIT_FAIL;
-    if (cli_mkdirs(out)) return fl_ctx_free(ctx), CLI_EXIT_FAIL;
     cli_json j;
-    cli_json_begin(&j);
-    cli_json_str(&j, "command", cmd);
+    fl_ctx *ctx = command_start(cmd, train_opts, out, &j);
+    if (!ctx) return CLI_EXIT_FAIL;
     grid g;
     fl_sae *m = NULL;
     fl_sae_report rep = {0};
@@ -363,16 +380,12 @@ static int sae_apply(int argc, char **argv)
     if (rc) return rc;
     const char *in = cli_str(apply_opts, "input"), *out = cli_str(apply_opts, "out"), *model = cli_str(apply_opts, "model");
     if (!in || !out || !model) return cli_usage_error(cmd, "--input, --model and --out are required");
-    static const char *const other_names[] = {"zero", "mean", NULL};
-    int others = choice(cmd, "others", cli_str(apply_opts, "others"), other_names);
+    int others = parse_others(cmd, apply_opts);
     int axis = parse_axis(cmd, apply_opts);
     if (others < 0 || axis < 0) return CLI_EXIT_USAGE;
-    fl_ctx *ctx = cli_ctx_new(apply_opts);
-    if (!ctx) return CLI_EXIT_FAIL;
-    if (cli_mkdirs(out)) return fl_ctx_free(ctx), CLI_EXIT_FAIL;
     cli_json j;
-    cli_json_begin(&j);
-    cli_json_str(&j, "command", cmd);
+    fl_ctx *ctx = command_start(cmd, apply_opts, out, &j);
+    if (!ctx) return CLI_EXIT_FAIL;
     cli_json_str(&j, "model", model);
     grid g;
     memset(&g, 0, sizeof g);

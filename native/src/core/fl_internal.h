@@ -49,13 +49,7 @@ void fl_rng_init(fl_rng *r, uint64_t seed, uint64_t stream);
 uint32_t fl_rng_u32(fl_rng *r);
 float fl_rng_uniform(fl_rng *r);                 /* [0,1) */
 float fl_rng_normal(fl_rng *r);                  /* N(0,1), Box-Muller */
-/* Stateless: the i-th uniform of (seed, stream). Used for dropout masks so the mask does not depend
- * on how work is split across threads. */
-float fl_rng_uniform_at(uint64_t seed, uint64_t stream, uint64_t i);
 void fl_rng_shuffle(fl_rng *r, int64_t *idx, int64_t n); /* Fisher-Yates */
-/* The four 32-bit words of counter block `block` (words 4*block .. 4*block+3 of the stream). */
-void fl_rng_block(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4]);
-static inline float fl_u32_to_unit(uint32_t x) { return (float)(x >> 8) * (1.0f / 16777216.0f); }
 
 /* ---- named tensors: the in-memory form of a model file (safetensors / Keras import) ----------- */
 typedef struct fl_tensor {

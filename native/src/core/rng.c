@@ -23,8 +23,8 @@ static void philox4x32_10(uint32_t ctr[4], const uint32_t key_in[2])
     }
 }
 
-/* The 4 words of block `block` of (seed, stream). */
-void fl_rng_block(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4])
+/* The four 32-bit words of counter block `block` of (seed, stream). */
+static void rng_block(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4])
 {
     uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
     out[0] = (uint32_t)block;
@@ -44,16 +44,15 @@ void fl_rng_init(fl_rng *r, uint64_t seed, uint64_t stream)
 static uint32_t word_at(uint64_t seed, uint64_t stream, uint64_t i)
 {
     uint32_t w[4];
-    fl_rng_block(seed, stream, i >> 2, w);
+    rng_block(seed, stream, i >> 2, w);
     return w[i & 3];
 }
 
 uint32_t fl_rng_u32(fl_rng *r) { return word_at(r->seed, r->stream, r->counter++); }
 
 
-float fl_rng_uniform(fl_rng *r) { return fl_u32_to_unit(fl_rng_u32(r)); }
+float fl_rng_uniform(fl_rng *r) { return (float)(fl_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
 
-float fl_rng_uniform_at(uint64_t seed, uint64_t stream, uint64_t i) { return fl_u32_to_unit(word_at(seed, stream, i)); }
 
 float fl_rng_normal(fl_rng *r)
 {

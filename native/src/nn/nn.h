@@ -31,7 +31,6 @@ static inline float fl_tanh_fast(float x)
     q = q * x2 + 4.89352518554385e-03f;
     return p / q;
 }
-float fl_tanhf(float x); /* fl_tanh_fast, callable */
 
 /* ---- LSTM, one direction ----------------------------------------------------------------------
  * Gates in PyTorch/Keras order i, f, g(c), o; W_ih (4H, In), W_hh (4H, H), one bias b (4H) (PyTorch's
