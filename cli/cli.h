@@ -134,4 +134,20 @@ int cmd_spectral_ae(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 
+/* Groups and synth actions that live in their own files (cmd_<group>.c, synth_<name>.c). They are
+ * declared weak so that main.c and cmd_synth.c can list them before every file exists: a group whose
+ * file is not linked in is NULL and reported as "not available in this version". */
+#define CLI_WEAK __attribute__((weak))
+CLI_WEAK int cmd_im2spec(int argc, char **argv);
+CLI_WEAK int cmd_spec2im(int argc, char **argv);
+CLI_WEAK int cmd_decompose(int argc, char **argv);
+CLI_WEAK int cmd_latent(int argc, char **argv);
+CLI_WEAK int cmd_diffraction_ae(int argc, char **argv);
+CLI_WEAK int cmd_stem(int argc, char **argv);
+CLI_WEAK int cmd_walls(int argc, char **argv);
+CLI_WEAK int cmd_loops(int argc, char **argv);
+CLI_WEAK int cmd_synth_loops(int argc, char **argv);
+CLI_WEAK int cmd_synth_stem4d(int argc, char **argv);
+CLI_WEAK int cmd_synth_pfm_walls(int argc, char **argv);
+
 #endif
