@@ -129,6 +129,20 @@ void cli_json_end(cli_json *j);
 int cli_json_emit(cli_json *j, int to_stdout, const char *path);
 void cli_json_free(cli_json *j);
 
+/* Running commands inside another program (the JNI glue): progress goes to the host's hook instead
+ * of stderr, and the first error sentence is copied into `message`. Set per thread; NULL resets. */
+typedef struct cli_host {
+    fl_progress_fn progress;
+    void *user;
+    char *message;
+    size_t message_cap;
+} cli_host;
+void cli_set_host(const cli_host *host);
+
+/* Dispatch "<group> <action> [options]" (argv[0] = group) to its command; returns the exit code. */
+int cli_run(int argc, char **argv);
+void cli_print_groups(FILE *f); /* the group list of --help */
+
 /* Commands (one file each). */
 int cmd_spectral_ae(int argc, char **argv);
 int cmd_model(int argc, char **argv);

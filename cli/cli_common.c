@@ -12,10 +12,27 @@
 
 /* ---- messages ------------------------------------------------------------------------------------ */
 
+/* The host that runs commands in-process (the Fiji plugin), per thread: ImageJ may run two commands
+ * at once, each on its own thread. */
+static _Thread_local const cli_host *current_host;
+
+void cli_set_host(const cli_host *host) { current_host = host; }
+
+/* Keeps the first error sentence for the host (without the "ferrolens: " decoration). */
+static void host_message(const char *fmt, va_list ap)
+{
+    if (!current_host || !current_host->message || current_host->message[0]) return;
+    vsnprintf(current_host->message, current_host->message_cap, fmt, ap);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    va_list aq;
+    va_copy(aq, ap);
+    host_message(fmt, aq);
+    va_end(aq);
     fprintf(stderr, "ferrolens: %s%serror: ", cmd ? cmd : "", cmd ? ": " : "");
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\nTry 'ferrolens %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
@@ -27,6 +44,10 @@ int cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    va_list aq;
+    va_copy(aq, ap);
+    host_message(fmt, aq);
+    va_end(aq);
     fprintf(stderr, "ferrolens: error: ");
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
@@ -279,7 +300,8 @@ fl_ctx *cli_ctx_new(const cli_option *opts)
         int64_t mib = cli_int(opts, "memory");
         fl_ctx_set_memory_budget(ctx, mib > 0 ? (size_t)mib * 1048576u : 0);
     }
-    fl_ctx_set_progress(ctx, stderr_progress, NULL);
+    if (current_host && current_host->progress) fl_ctx_set_progress(ctx, current_host->progress, current_host->user);
+    else fl_ctx_set_progress(ctx, stderr_progress, NULL);
     return ctx;
 }
 

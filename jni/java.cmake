@@ -33,7 +33,7 @@ file(GLOB FL_JNI_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/jni/c/*.c)
 add_library(ferrolens_jni SHARED ${FL_JNI_SOURCES})
 target_include_directories(ferrolens_jni PRIVATE ${JNI_INCLUDE_DIRS})
 target_compile_options(ferrolens_jni PRIVATE -Wall -Wextra -Wno-unused-parameter)
-target_link_libraries(ferrolens_jni PRIVATE ferrolens_engine ferrolens_jni_headers)
+target_link_libraries(ferrolens_jni PRIVATE ferrolens_cli ferrolens_engine ferrolens_jni_headers)
 target_link_options(ferrolens_jni PRIVATE -Wl,--no-undefined)
 set_target_properties(ferrolens_jni PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
 

@@ -16,6 +16,7 @@
 
 #include "ferrolens/ferrolens.h"
 #include "ferrolens_Native.h"
+#include "cli.h"
 
 #define FLJ_ABI 1 /* must equal ferrolens.Native.ABI */
 
@@ -93,10 +94,9 @@ static void throw_oom(JNIEnv *env, const char *what)
 
 /* The one status -> exception mapping. FL_EINVAL: IllegalArgumentException; FL_ECANCELLED:
  * ferrolens.CancelledException; everything else: ferrolens.FerrolensException(status, name, message). */
-static void throw_status(JNIEnv *env, fl_ctx *ctx, fl_status s)
+static void throw_status_message(JNIEnv *env, fl_status s, const char *msg)
 {
     if (s == FL_OK || (*env)->ExceptionCheck(env)) return;
-    const char *msg = ctx ? fl_ctx_message(ctx) : "";
     if (!msg || !*msg) msg = fl_status_name(s);
     if (s == FL_EINVAL) {
         throw_iae(env, msg);
@@ -122,6 +122,11 @@ static void throw_status(JNIEnv *env, fl_ctx *ctx, fl_status s)
     if (jmsg) (*env)->DeleteLocalRef(env, jmsg);
     if (jname) (*env)->DeleteLocalRef(env, jname);
     (*env)->DeleteLocalRef(env, c);
+}
+
+static void throw_status(JNIEnv *env, fl_ctx *ctx, fl_status s)
+{
+    throw_status_message(env, s, ctx ? fl_ctx_message(ctx) : "");
 }
 
 /* ---- context and progress hook ---------------------------------------------------------------------- */
@@ -716,4 +721,62 @@ JNIEXPORT jstring JNICALL Java_ferrolens_Native_modelInfo(JNIEnv *env, jclass cl
     free(buf);
     free(p);
     return r;
+}
+
+/* ---- in-process commands ------------------------------------------------------------------------------
+ * runCli(args, listener): runs `ferrolens <args...>` (cli/dispatch.c) on the calling thread, with
+ * progress and cancel through the listener. Arguments arrive as bytes in the platform's file-name
+ * encoding, so non-ASCII paths survive. Exit code 0 returns; 2 throws IllegalArgumentException, 1
+ * FerrolensException, a cancel CancelledException, each with the command's first error sentence. */
+JNIEXPORT void JNICALL Java_ferrolens_Native_runCli(JNIEnv *env, jclass cls, jobjectArray args, jobject listener)
+{
+    if (!args) {
+        throw_class(env, "java/lang/NullPointerException", "no command");
+        return;
+    }
+    jsize n = (*env)->GetArrayLength(env, args);
+    if (n < 1 || n > 4096) {
+        throw_iae(env, "a command needs between 1 and 4096 words");
+        return;
+    }
+    char **argv = calloc((size_t)n + 1, sizeof *argv);
+    char *message = calloc(4096, 1);
+    hook h = {0};
+    int ok = argv && message;
+    if (!ok) throw_oom(env, "the command line");
+    for (jsize i = 0; ok && i < n; i++) {
+        jbyteArray a = (jbyteArray)(*env)->GetObjectArrayElement(env, args, i);
+        if (!a) {
+            throw_class(env, "java/lang/NullPointerException", "a command word is null");
+            ok = 0;
+            break;
+        }
+        argv[i] = path_of(env, a);
+        (*env)->DeleteLocalRef(env, a);
+        if (!argv[i]) ok = 0;
+    }
+    if (ok && listener) {
+        jclass c = (*env)->GetObjectClass(env, listener);
+        h.mid = (*env)->GetMethodID(env, c, "progress", "(Ljava/lang/String;JJDD)Z");
+        (*env)->DeleteLocalRef(env, c);
+        h.env = env;
+        h.listener = listener;
+        ok = h.mid != NULL;
+    }
+    if (ok) {
+        cli_host host = {listener ? progress_cb : NULL, &h, message, 4096};
+        cli_set_host(&host);
+        int rc = cli_run((int)n, argv);
+        cli_set_host(NULL);
+        if (rc != 0 && !(*env)->ExceptionCheck(env)) {
+            if (!message[0]) snprintf(message, 4096, "the command failed (exit code %d)", rc);
+            if (strstr(message, "cancel")) throw_class(env, "ferrolens/CancelledException", message);
+            else if (rc == 2) throw_iae(env, message);
+            else throw_status_message(env, FL_EIO, message);
+        }
+    }
+    if (argv)
+        for (jsize i = 0; i < n; i++) free(argv[i]);
+    free(argv);
+    free(message);
 }

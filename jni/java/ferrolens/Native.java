@@ -228,4 +228,6 @@ public final class Native {
     static native long saeImportKeras(byte[] path, int steps, int threads) throws FerrolensException;
     static native void saeImportKerasDecoder(long handle, byte[] path, int threads) throws FerrolensException;
     static native String modelInfo(byte[] path, boolean json) throws FerrolensException;
+    /** Runs `ferrolens args...` in-process (see CliRunner). */
+    static native void runCli(byte[][] args, ProgressListener listener) throws FerrolensException;
 }
