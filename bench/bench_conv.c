@@ -1,0 +1,72 @@
+/* bench_conv: GFLOP/s of the graph's convolutions (im2col + fl_gemm_parallel) forward and backward
+ * for the layer shapes of the three convolutional families. Best of 3.
+ * Usage: bench_conv [--threads T]
+ * FLOP = 2 * multiply-adds of the convolution (forward); backward does twice the forward work
+ * (weight and input gradients). Compare with bench_gemm's measured FMA peak of this host. */
+#include "nn/graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct shape {
+    const char *what;
+    int64_t N, Cin, H, W, Cout;
+    int k, dil;
+} shape;
+
+int main(int argc, char **argv)
+{
+    int threads = 2;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+    const shape shapes[] = {
+        {"im2spec encoder 64->64 3x3 @8x8, batch 64", 64, 64, 8, 8, 64, 3, 1},
+        {"im2spec dilated 1-D 64->64 k3 d4 @64, batch 64", 64, 64, 1, 64, 64, 3, 4},
+        {"ResHedNet 64->64 3x3 @128x128, batch 2", 2, 64, 128, 128, 64, 3, 1},
+        {"ResHedNet 256->256 3x3 @32x32, batch 2", 2, 256, 32, 32, 256, 3, 1},
+        {"STEM AE 128->128 3x3 @64x64, batch 4", 4, 128, 64, 64, 128, 3, 1},
+        {"STEM AE 32->32 3x3 @32x32, batch 32", 32, 32, 32, 32, 32, 3, 1},
+    };
+    printf("threads %d\n%-48s %10s %10s\n", threads, "layer", "fwd GF/s", "bwd GF/s");
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const shape *c = &shapes[s];
+        fl_ctx *ctx = fl_ctx_new();
+        fl_ctx_set_threads(ctx, threads);
+        fl_graph *g = fl_graph_new(ctx, c->N, 1);
+        fl_node x = fl_g_input(g, c->Cin, c->H, c->W);
+        fl_node y = c->H == 1 ? fl_g_conv1d(g, x, "c", c->Cout, c->k, 1, c->dil, c->dil, 1)
+                              : fl_g_conv2d(g, x, "c", c->Cout, c->k, c->k, 1, c->dil, c->dil, c->dil, c->dil, 1);
+        if (fl_graph_finalize(g) != FL_OK) {
+            fprintf(stderr, "%s: %s\n", c->what, fl_ctx_message(ctx));
+            return 1;
+        }
+        int64_t n = c->N * c->Cin * c->H * c->W, ny = c->N * c->Cout * c->H * c->W;
+        for (int64_t i = 0; i < n; i++) fl_graph_data(g, x)[i] = (float)(i % 13) * 0.01f;
+        for (int64_t i = 0; i < ny; i++) fl_graph_grad(g, y)[i] = (float)(i % 7) * 0.01f;
+        const double kk = c->H == 1 ? c->k : (double)c->k * c->k;
+        const double flop = 2.0 * c->N * c->Cout * c->H * c->W * c->Cin * kk;
+        double bf = 1e30, bb = 1e30;
+        for (int r = 0; r < 3; r++) {
+            double t0 = now();
+            fl_graph_forward(g, 1);
+            double t1 = now();
+            fl_graph_backward(g, y);
+            double t2 = now();
+            if (t1 - t0 < bf) bf = t1 - t0;
+            if (t2 - t1 < bb) bb = t2 - t1;
+        }
+        printf("%-48s %10.1f %10.1f\n", c->what, flop / bf * 1e-9, 2 * flop / bb * 1e-9);
+        fl_graph_free(g);
+        fl_ctx_free(ctx);
+    }
+    return 0;
+}

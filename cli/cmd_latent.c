@@ -1,0 +1,389 @@
+/* ferrolens latent gmm: clustering of a latent/embedding stack (X x Y x d) with a Gaussian mixture,
+ * and the "inverse" views of the clusters (structure patches, decoded centroid curves). */
+#include "cli.h"
+#include "fl_internal.h"
+#include "ferrolens/analysis.h"
+#include "io/spectral_grid.h"
+#include "io/tiff.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GMM_CMD "latent gmm"
+#define SCATTER 256
+
+static const char gmm_outputs[] =
+    "Outputs in --out (written only when the fit succeeded):\n"
+    "  clusters.tif            X x Y map of the cluster of every pixel, 1..K (argmax responsibility)\n"
+    "  centroids.csv           cluster, weight, pixel count, then the mean of every latent dimension\n"
+    "  scatter.tif             256 x 256 x K: 2-D histogram of latent dims 0 (x, left to right) and 1 (y, bottom\n"
+    "                          to top), one slice of counts per cluster; the ranges are in summary.json\n"
+    "  nearest_patches.tif     with --structure: P x P x K, mean structure patch of the --nearest pixels\n"
+    "                          nearest each centroid in latent space (patches leaving the frame are skipped)\n"
+    "  decoded_centroids.csv   with --model (spectral-ae): axis value, then each centroid decoded to a curve\n"
+    "  summary.json            what --json prints: weights, means, covariances, log-likelihood, convergence\n";
+
+static cli_option gmm_opts[] = {
+    {"input", CLI_STRING, "FILE", "latent stack: X x Y x d slices (or channels/frames), e.g. embedding.tif", NULL, 0, 0,
+     0, 0, 0, NULL},
+    CLI_OPT_OUT,
+    {"components", CLI_INT, "K", "number of clusters (mixture components)", "3", 1, 4096, 0, 0, 0, NULL},
+    {"max-iter", CLI_INT, "N", "maximum EM iterations", "100", 1, 1e9, 0, 0, 0, NULL},
+    {"tol", CLI_FLOAT, "X", "stop when the mean log-likelihood changes by less than X", "1e-3", 0, 1e9, 0, 0, 0, NULL},
+    {"reg-covar", CLI_FLOAT, "X", "added to every covariance diagonal", "1e-6", 0, 1e9, 0, 0, 0, NULL},
+    {"structure", CLI_STRING, "FILE", "structure image (X x Y, one plane) for nearest_patches.tif", NULL, 0, 0, 0, 0, 0,
+     NULL},
+    {"patch", CLI_INT, "P", "patch size for --structure (rows i-P/2 .. i+P/2-1, as im2spec)", "16", 1, 65536, 0, 0, 0,
+     NULL},
+    {"nearest", CLI_INT, "N", "pixels averaged per centroid for --structure", "20", 1, 1e9, 0, 0, 0, NULL},
+    CLI_OPT_MODEL,
+    CLI_OPT_SEED,
+    CLI_OPT_THREADS,
+    CLI_OPT_JSON,
+    CLI_OPT_MEMORY,
+    CLI_OPT_END};
+
+/* The latent stack as an n x d matrix (pixel-major). The stack has one non-singleton of channels,
+ * slices and frames; its length is d. */
+static fl_status latent_read(fl_ctx *ctx, const char *path, fl_image *img, float **X, int64_t *n, int32_t *d)
+{
+    fl_status st = fl_tiff_read(ctx, path, img);
+    if (st) return st;
+    if (img->is_rgb || !img->data)
+        return fl_fail(ctx, FL_EUNSUPPORTED, "'%s' is an RGB image; a latent stack needs one grey-value slice per latent "
+                                             "dimension", path);
+    const int64_t C = img->channels, Z = img->slices, T = img->frames;
+    if ((C > 1) + (Z > 1) + (T > 1) > 1)
+        return fl_fail(ctx, FL_EINVAL,
+                       "'%s' has %lld channels, %lld slices and %lld frames; a latent stack needs its dimensions along "
+                       "one axis only",
+                       path, (long long)C, (long long)Z, (long long)T);
+    const int64_t D = C * Z * T;
+    if (D < 2)
+        return fl_fail(ctx, FL_EINVAL, "'%s' has a single plane; a latent stack needs at least 2 slices (one per latent "
+                                       "dimension)", path);
+    if (D > 4096) return fl_fail(ctx, FL_EINVAL, "'%s' has %lld planes; at most 4096 latent dimensions", path, (long long)D);
+    const int64_t np = img->width * img->height;
+    float *x = fl_alloc((size_t)np * D * sizeof(float));
+    if (!x) return fl_fail(ctx, FL_ENOMEM, "out of memory for %lld x %lld latent values", (long long)np, (long long)D);
+    for (int64_t i = 0; i < np; i++)
+        for (int64_t k = 0; k < D; k++) x[i * D + k] = img->data[k * np + i];
+    *X = x;
+    *n = np;
+    *d = (int32_t)D;
+    return FL_OK;
+}
+
+static FILE *open_out(fl_ctx *ctx, const char *out, const char *name, char *path)
+{
+    if (cli_path_join(path, CLI_PATH_MAX, out, name)) {
+        fl_fail(ctx, FL_EINVAL, "output path too long");
+        return NULL;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) fl_fail(ctx, FL_EIO, "cannot write '%s'", path);
+    return f;
+}
+
+static fl_status close_out(fl_ctx *ctx, FILE *f, const char *path)
+{
+    return fclose(f) != 0 ? fl_fail(ctx, FL_EIO, "cannot write '%s'", path) : FL_OK;
+}
+
+static fl_status write_tif(fl_ctx *ctx, const char *out, const char *name, const fl_image *im)
+{
+    char path[CLI_PATH_MAX];
+    if (cli_path_join(path, sizeof path, out, name)) return fl_fail(ctx, FL_EINVAL, "output path too long");
+    return fl_tiff_write(ctx, path, im);
+}
+
+/* nearest_patches.tif: P x P x K mean patches of the N valid pixels nearest each centroid. */
+static fl_status nearest_patches(fl_ctx *ctx, const fl_image *lat, const float *X, int64_t n, int32_t d,
+                                 const fl_gmm_result *g, const fl_image *s, int64_t P, int64_t N, fl_image *out,
+                                 int64_t *used)
+{
+    const int64_t W = lat->width, H = lat->height, h = P / 2;
+    uint8_t *valid = fl_calloc((size_t)n, 1);
+    int64_t *idx = fl_alloc((size_t)N * sizeof(int64_t));
+    fl_status st = (!valid || !idx) ? fl_fail(ctx, FL_ENOMEM, "out of memory") : FL_OK;
+    int64_t nvalid = 0;
+    for (int64_t y = 0; !st && y < H; y++)
+        for (int64_t x = 0; x < W; x++) {
+            const int ok = x - h >= 0 && x - h + P <= W && y - h >= 0 && y - h + P <= H;
+            valid[y * W + x] = (uint8_t)ok;
+            nvalid += ok;
+        }
+    if (!st && !nvalid)
+        st = fl_fail(ctx, FL_EINVAL, "--patch %lld does not fit in the %lld x %lld image: no pixel has a whole patch",
+                     (long long)P, (long long)W, (long long)H);
+    if (!st) st = fl_image_alloc(ctx, out, P, P, 1, g->k, 1);
+    for (int32_t c = 0; !st && c < g->k; c++) {
+        int64_t found = 0;
+        st = fl_nearest_samples(ctx, X, n, d, g->means + (int64_t)c * d, valid, N, idx, &found);
+        if (st) break;
+        float *dst = out->data + (int64_t)c * P * P;
+        for (int64_t r = 0; r < P; r++)
+            for (int64_t q = 0; q < P; q++) {
+                double sum = 0;
+                for (int64_t m = 0; m < found; m++) {
+                    const int64_t x = idx[m] % W, y = idx[m] / W;
+                    sum += s->data[(y - h + r) * W + (x - h + q)];
+                }
+                dst[r * P + q] = (float)(sum / (double)found);
+            }
+        char lab[64];
+        snprintf(lab, sizeof lab, "cluster %d (%lld nearest)", (int)c + 1, (long long)found);
+        st = fl_image_set_label(ctx, out, c, lab);
+        *used = found;
+    }
+    if (!st) {
+        out->pixel_width = s->pixel_width;
+        out->pixel_height = s->pixel_height;
+        memcpy(out->unit, s->unit, sizeof out->unit);
+    }
+    fl_free(valid);
+    fl_free(idx);
+    return st;
+}
+
+/* Each centroid decoded by a family-1 model (k x T curves in *curves); *mp keeps the model for the axis. */
+static fl_status decode_centroids(fl_ctx *ctx, const char *model, const fl_gmm_result *g, fl_sae **mp, float **curves)
+{
+    fl_sae *m = NULL;
+    fl_status st = fl_sae_load(ctx, model, &m);
+    if (st) return st;
+    const fl_sae_config *c = fl_sae_get_config(m);
+    const int32_t T = c->steps, k = g->k, d = g->d;
+    if (c->latent != d) {
+        st = fl_fail(ctx, FL_EMISMATCH, "the model '%s' has %d latent channels but the latent stack has %d", model,
+                     (int)c->latent, (int)d);
+        fl_sae_free(m);
+        return st;
+    }
+    float *emb = fl_alloc((size_t)k * d * sizeof(float)), *cv = fl_alloc((size_t)k * T * sizeof(float));
+    if (!emb || !cv) st = fl_fail(ctx, FL_ENOMEM, "out of memory");
+    for (int64_t i = 0; !st && i < (int64_t)k * d; i++) emb[i] = (float)g->means[i];
+    if (!st) st = fl_sae_decode(ctx, m, emb, k, cv);
+    fl_free(emb);
+    if (st) {
+        fl_free(cv);
+        fl_sae_free(m);
+        return st;
+    }
+    *mp = m;
+    *curves = cv;
+    return FL_OK;
+}
+
+/* decoded_centroids.csv */
+static fl_status write_decoded(fl_ctx *ctx, const char *out, const fl_sae *m, const float *curves, int32_t k)
+{
+    const int32_t T = fl_sae_get_config(m)->steps;
+    char path[CLI_PATH_MAX];
+    FILE *f = open_out(ctx, out, "decoded_centroids.csv", path);
+    if (!f) return FL_EIO;
+    const double *ax = fl_sae_axis_values(m);
+    const char *unit = fl_sae_axis_unit(m), *label = fl_sae_axis_label(m);
+    unit = unit ? unit : "";
+    fprintf(f, "%s%s%s%s", label && label[0] ? label : "axis", unit[0] ? " (" : "", unit, unit[0] ? ")" : "");
+    for (int32_t q = 0; q < k; q++) fprintf(f, ",cluster %d", (int)q + 1);
+    fputc('\n', f);
+    for (int32_t t = 0; t < T; t++) {
+        fprintf(f, "%.9g", ax ? ax[t] : (double)t);
+        for (int32_t q = 0; q < k; q++) fprintf(f, ",%.7g", curves[(int64_t)q * T + t]);
+        fputc('\n', f);
+    }
+    return close_out(ctx, f, path);
+}
+
+static int latent_gmm(int argc, char **argv)
+{
+    int rc = cli_parse(GMM_CMD, gmm_opts, argc - 1, argv + 1);
+    if (rc == CLI_HELP) {
+        cli_print_help(stdout, GMM_CMD,
+                       "Cluster the pixels of a latent/embedding stack with a Gaussian mixture (full covariances, EM "
+                       "from a k-means++ initialisation, as scikit-learn's GaussianMixture) and show what the "
+                       "clusters mean: cluster map, latent scatter, mean structure patches near each centroid "
+                       "(--structure) and decoded centroid curves (--model of spectral-ae).",
+                       gmm_opts, gmm_outputs);
+        return CLI_EXIT_OK;
+    }
+    if (rc) return rc;
+    const char *in = cli_str(gmm_opts, "input"), *out = cli_str(gmm_opts, "out");
+    const char *spath = cli_str(gmm_opts, "structure"), *model = cli_str(gmm_opts, "model");
+    if (!in || !out) return cli_usage_error(GMM_CMD, "--input and --out are required");
+    if (!spath && (cli_is_set(gmm_opts, "patch") || cli_is_set(gmm_opts, "nearest")))
+        return cli_usage_error(GMM_CMD, "--patch and --nearest need --structure");
+    const int64_t P = cli_int(gmm_opts, "patch"), N = cli_int(gmm_opts, "nearest");
+    fl_gmm_config cfg;
+    fl_gmm_config_default(&cfg);
+    cfg.k = (int32_t)cli_int(gmm_opts, "components");
+    cfg.max_iter = (int32_t)cli_int(gmm_opts, "max-iter");
+    cfg.tol = cli_float(gmm_opts, "tol");
+    cfg.reg_covar = cli_float(gmm_opts, "reg-covar");
+    cfg.seed = (uint64_t)cli_int(gmm_opts, "seed");
+
+    fl_ctx *ctx = cli_ctx_new(gmm_opts);
+    if (!ctx) return CLI_EXIT_FAIL;
+    fl_image lat, simg, patches, im;
+    fl_image_init(&lat);
+    fl_image_init(&simg);
+    fl_image_init(&patches);
+    fl_image_init(&im);
+    float *X = NULL, *map = NULL;
+    int64_t n = 0, used = 0, *count = NULL;
+    int32_t d = 0;
+    fl_gmm_result g;
+    memset(&g, 0, sizeof g);
+    cli_json j;
+    cli_json_begin(&j);
+    cli_json_str(&j, "command", GMM_CMD);
+    cli_json_str(&j, "input", in);
+    fl_status st = latent_read(ctx, in, &lat, &X, &n, &d);
+    if (!st && spath) {
+        st = fl_tiff_read(ctx, spath, &simg);
+        if (!st && (simg.is_rgb || !simg.data || fl_image_planes(&simg) != 1))
+            st = fl_fail(ctx, FL_EINVAL, "the structure image '%s' must be a single grey-value plane", spath);
+        if (!st && (simg.width != lat.width || simg.height != lat.height))
+            st = fl_fail(ctx, FL_EMISMATCH, "the structure image is %lld x %lld but the latent stack %lld x %lld",
+                         (long long)simg.width, (long long)simg.height, (long long)lat.width, (long long)lat.height);
+        for (int64_t i = 0; !st && i < n; i++)
+            if (!isfinite(simg.data[i])) st = fl_fail(ctx, FL_EINVAL, "the structure image has NaN or infinite pixels");
+    }
+    if (!st) st = fl_gmm_fit(ctx, X, n, d, &cfg, &g);
+    /* inverse views before anything is written: a bad --patch or --model writes nothing */
+    if (!st && spath) st = nearest_patches(ctx, &lat, X, n, d, &g, &simg, P, N, &patches, &used);
+    fl_sae *sae = NULL;
+    float *decoded = NULL;
+    if (!st && model) st = decode_centroids(ctx, model, &g, &sae, &decoded);
+    if (!st && cli_mkdirs(out)) st = fl_fail(ctx, FL_EIO, "cannot create the output directory '%s'", out);
+    if (!st && model) st = write_decoded(ctx, out, sae, decoded, g.k);
+    if (!st && spath) st = write_tif(ctx, out, "nearest_patches.tif", &patches);
+    /* clusters.tif */
+    const int32_t k = g.k;
+    map = fl_alloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    count = fl_calloc((size_t)(k > 0 ? k : 1), sizeof(int64_t));
+    if (!st && (!map || !count)) st = fl_fail(ctx, FL_ENOMEM, "out of memory");
+    if (!st) {
+        for (int64_t i = 0; i < n; i++) {
+            map[i] = (float)(g.labels[i] + 1);
+            count[g.labels[i]]++;
+        }
+        const char *lab = "cluster (1..K)";
+        st = fl_maps_to_image(ctx, map, lat.width, lat.height, 1, &lab, &lat, &im);
+        if (!st) st = write_tif(ctx, out, "clusters.tif", &im);
+        fl_image_free(&im);
+    }
+    /* centroids.csv */
+    if (!st) {
+        char path[CLI_PATH_MAX];
+        FILE *f = open_out(ctx, out, "centroids.csv", path);
+        if (!f) st = FL_EIO;
+        else {
+            fprintf(f, "cluster,weight,pixels");
+            for (int32_t q = 0; q < d; q++) fprintf(f, ",dim %d", (int)q);
+            fputc('\n', f);
+            for (int32_t c = 0; c < k; c++) {
+                fprintf(f, "%d,%.9g,%lld", (int)c + 1, g.weights[c], (long long)count[c]);
+                for (int32_t q = 0; q < d; q++) fprintf(f, ",%.9g", g.means[(int64_t)c * d + q]);
+                fputc('\n', f);
+            }
+            st = close_out(ctx, f, path);
+        }
+    }
+    /* scatter.tif: dims 0 and 1 */
+    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+    if (!st) {
+        for (int64_t i = 0; i < n; i++)
+            for (int q = 0; q < 2; q++) {
+                lo[q] = fmin(lo[q], X[i * d + q]);
+                hi[q] = fmax(hi[q], X[i * d + q]);
+            }
+        st = fl_image_alloc(ctx, &im, SCATTER, SCATTER, 1, k, 1);
+    }
+    if (!st) {
+        for (int64_t i = 0; i < n; i++) {
+            int b[2];
+            for (int q = 0; q < 2; q++) {
+                const double span = hi[q] - lo[q];
+                b[q] = span > 0 ? (int)((X[i * d + q] - lo[q]) / span * SCATTER) : SCATTER / 2;
+                if (b[q] >= SCATTER) b[q] = SCATTER - 1;
+            }
+            im.data[(int64_t)g.labels[i] * SCATTER * SCATTER + (int64_t)(SCATTER - 1 - b[1]) * SCATTER + b[0]] += 1.f;
+        }
+        for (int32_t c = 0; c < k && !st; c++) {
+            char lab[32];
+            snprintf(lab, sizeof lab, "cluster %d", (int)c + 1);
+            st = fl_image_set_label(ctx, &im, c, lab);
+        }
+        if (!st) st = write_tif(ctx, out, "scatter.tif", &im);
+    }
+    if (!st) {
+        cli_json_int(&j, "components", k);
+        cli_json_int(&j, "pixels", n);
+        cli_json_int(&j, "dimensions", d);
+        cli_json_num_array(&j, "weights", g.weights, k);
+        fl_strbuf b;
+        fl_strbuf_init(&b);
+        fl_strbuf_append(&b, "[", 1);
+        for (int32_t c = 0; c < k; c++) {
+            fl_strbuf_append(&b, c ? ",[" : "[", c ? 2 : 1);
+            for (int32_t q = 0; q < d; q++) fl_strbuf_printf_c(&b, q ? ",%.17g" : "%.17g", g.means[(int64_t)c * d + q]);
+            fl_strbuf_append(&b, "]", 1);
+        }
+        fl_strbuf_append(&b, "]", 1);
+        cli_json_raw(&j, "means", b.data);
+        fl_strbuf_free(&b);
+        double px[4096];
+        for (int32_t c = 0; c < k && c < 4096; c++) px[c] = (double)count[c];
+        cli_json_num_array(&j, "pixels_per_cluster", px, k < 4096 ? k : 4096);
+        cli_json_num(&j, "log_likelihood", g.log_likelihood);
+        cli_json_num(&j, "mean_log_likelihood", g.mean_log_likelihood);
+        cli_json_num(&j, "lower_bound", g.lower_bound);
+        cli_json_bool(&j, "converged", g.converged);
+        cli_json_int(&j, "iterations", g.iterations);
+        cli_json_int(&j, "seed", (int64_t)cfg.seed);
+        cli_json_num_array(&j, "scatter_x_range", (double[]){lo[0], hi[0]}, 2);
+        cli_json_num_array(&j, "scatter_y_range", (double[]){lo[1], hi[1]}, 2);
+        if (spath) cli_json_int(&j, "nearest_used", used);
+        cli_json_int(&j, "threads", fl_ctx_threads(ctx));
+    }
+    if (st) rc = cli_engine_error(ctx);
+    else {
+        char path[CLI_PATH_MAX];
+        cli_json_end(&j);
+        rc = cli_path_join(path, sizeof path, out, "summary.json") ? CLI_EXIT_FAIL
+                                                                   : cli_json_emit(&j, cli_flag(gmm_opts, "json"), path);
+    }
+    cli_json_free(&j);
+    fl_gmm_result_free(&g);
+    fl_sae_free(sae);
+    fl_free(decoded);
+    fl_free(X);
+    fl_free(map);
+    fl_free(count);
+    fl_image_free(&lat);
+    fl_image_free(&simg);
+    fl_image_free(&patches);
+    fl_image_free(&im);
+    fl_ctx_free(ctx);
+    return rc;
+}
+
+int cmd_latent(int argc, char **argv)
+{
+    const char *action = argc > 0 ? argv[0] : "--help";
+    if (!strcmp(action, "gmm")) return latent_gmm(argc, argv);
+    if (!strcmp(action, "--help") || !strcmp(action, "-h")) {
+        printf("Usage: ferrolens latent gmm [options]\n"
+               "  gmm  Gaussian-mixture clustering of a latent/embedding stack, with cluster map, scatter,\n"
+               "       structure patches (--structure) and decoded centroids (--model)\n"
+               "Each action has --help.\n");
+        return argc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    }
+    static const char *const actions[] = {"gmm", NULL};
+    const char *near = cli_best_match(action, actions);
+    return cli_usage_error("latent", "unknown action '%s'%s%s%s", action, near ? " (did you mean '" : "",
+                           near ? near : "", near ? "'?)" : "");
+}
