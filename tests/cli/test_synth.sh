@@ -72,7 +72,7 @@ expect_usage "--out DIR is required" synth iv-grid
 expect_usage "unexpected argument" synth iv-grid --out "$DIR/x" stray
 expect_usage "unknown action 'iv-gird'; did you mean 'iv-grid'" synth iv-gird
 expect_usage "did you mean 'synth'" synht iv-grid
-expect_usage "'walls' is not available in this version" walls train
+expect_usage "'bench' is not available in this version" bench run
 [ ! -e "$DIR/x" ] || fail "a usage error still created the output directory"
 
 # --- help and version go to stdout with exit 0 ----------------------------------------------------
