@@ -19,7 +19,7 @@ OUT=${1:?usage: run_fuzz.sh BUILD_DIR [SECONDS] [TARGET...]}
 SECS=${2:-30}
 shift $(( $# >= 2 ? 2 : 1 ))
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(tiff safetensors json keras)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(tiff safetensors json keras stem4d)
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
@@ -37,7 +37,7 @@ H5INC=$(pkg-config --cflags hdf5-serial 2>/dev/null || echo "-I/usr/include/hdf5
 H5LIB=-lhdf5_serial
 [ -e /usr/lib/x86_64-linux-gnu/libhdf5_serial.so ] || H5LIB=$(pkg-config --libs hdf5-serial 2>/dev/null || echo -lhdf5)
 CFLAGS="-std=gnu11 -O1 -g -fopenmp $SAN -I$ROOT/native/include -I$ROOT/native/src -I$ROOT/native/src/core $H5INC"
-LIBS="-ltiff -lfftw3f $H5LIB -lm -fopenmp -lpthread"
+LIBS="-ltiff -lfftw3f -llapacke $H5LIB -lm -fopenmp -lpthread"
 
 # Can this clang build and link a fuzzer with OpenMP?
 probe=$OUT/probe

@@ -1,0 +1,644 @@
+/* 4D-STEM streaming sources: see native/include/ferrolens/stem.h for the contract.
+ *
+ * A source keeps at most one page of raw bytes (a TIFF strip/tile or a raw pattern) and one page of
+ * floats (only for binning); patterns are read on demand, never the whole file. */
+#define _GNU_SOURCE
+#include "io/stem4d.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <tiffio.h>
+#include <unistd.h>
+
+#define STEM_MAX_PAGES (1u << 24)
+#define STEM_MAX_DET 65536
+
+enum { SRC_MEM, SRC_RAW, SRC_TIFF };
+
+typedef struct stem_tiff_msg {
+    char text[512];
+    int have;
+} stem_tiff_msg;
+
+struct fl_stem4d {
+    int kind;
+    int64_t det_w, det_h, scan_x, scan_y, n;
+    int32_t dtype;
+    int big_endian;         /* raw: samples big-endian */
+    uint64_t offset;        /* raw: first pattern */
+    uint64_t file_bytes;
+    size_t sample_bytes, page_bytes; /* raw bytes of one pattern */
+    const float *mem;
+    int fd;                 /* raw */
+    TIFF *tif;
+    stem_tiff_msg msg;
+    int64_t cur_dir;        /* current TIFF directory */
+    char *path;
+    unsigned char *raw;     /* one strip/tile/pattern of raw bytes */
+    size_t raw_cap;
+    float *page;            /* one unbinned pattern (binning only) */
+};
+
+static const char *const dtype_names[] = {"u8", "u16", "i16", "u32", "i32", "f32", "f64", "i8"};
+static const size_t dtype_bytes[] = {1, 2, 2, 4, 4, 4, 8, 1};
+
+int fl_stem_dtype_parse(const char *name)
+{
+    if (!name) return -1;
+    for (int i = 0; i < 7; i++)
+        if (strcmp(name, dtype_names[i]) == 0) return i;
+    return -1;
+}
+
+const char *fl_stem_dtype_name(int dtype) { return dtype >= 0 && dtype <= 7 ? dtype_names[dtype] : "?"; }
+
+int64_t fl_stem4d_binned(int64_t n, int32_t bin)
+{
+    if (bin != 1 && bin != 2 && bin != 4) return 0;
+    return n / bin;
+}
+
+fl_status fl_stem4d_check_bin(fl_ctx *ctx, const fl_stem4d *src, int32_t bin, int64_t *bw, int64_t *bh)
+{
+    if (!src) return fl_fail(ctx, FL_EINVAL, "no 4D-STEM source");
+    if (bin != 1 && bin != 2 && bin != 4) return fl_fail(ctx, FL_EINVAL, "binning must be 1, 2 or 4 (got %d)", (int)bin);
+    int64_t w = src->det_w / bin, h = src->det_h / bin;
+    if (w < 1 || h < 1)
+        return fl_fail(ctx, FL_EINVAL, "binning by %d leaves nothing of the %lld x %lld detector", (int)bin,
+                       (long long)src->det_w, (long long)src->det_h);
+    *bw = w;
+    *bh = h;
+    return FL_OK;
+}
+
+static void convert(float *dst, const unsigned char *s, size_t n, int dtype, int swap)
+{
+    switch (dtype) {
+    case FL_STEM_U8: for (size_t i = 0; i < n; i++) dst[i] = (float)s[i]; break;
+    case FL_STEM_I8: for (size_t i = 0; i < n; i++) dst[i] = (float)(int8_t)s[i]; break;
+    case FL_STEM_U16:
+    case FL_STEM_I16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t v = swap ? (uint16_t)(s[2 * i] << 8 | s[2 * i + 1]) : (uint16_t)(s[2 * i + 1] << 8 | s[2 * i]);
+            dst[i] = dtype == FL_STEM_U16 ? (float)v : (float)(int16_t)v;
+        }
+        break;
+    case FL_STEM_U32:
+    case FL_STEM_I32:
+    case FL_STEM_F32:
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char *p = s + 4 * i;
+            uint32_t v = swap ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+                              : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+            if (dtype == FL_STEM_U32) dst[i] = (float)v;
+            else if (dtype == FL_STEM_I32) dst[i] = (float)(int32_t)v;
+            else memcpy(dst + i, &v, 4);
+        }
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char *p = s + 8 * i;
+            uint64_t v = 0;
+            for (int b = 0; b < 8; b++) v |= (uint64_t)p[swap ? b : 7 - b] << (8 * (7 - b));
+            double d;
+            memcpy(&d, &v, 8);
+            dst[i] = (float)d;
+        }
+        break;
+    }
+}
+
+/* Byte order of the host, for the "swap" flag of convert: file order differs from the host order. */
+static int host_big_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 0;
+}
+
+/* convert() reads multi-byte samples in the file's order explicitly (swap = big-endian file), so it
+ * does not depend on the host; for TIFF strips libtiff has already converted to host order. */
+static int file_order_swap(int file_big_endian) { return file_big_endian; }
+
+static fl_status ensure_raw(fl_ctx *ctx, fl_stem4d *s, uint64_t need)
+{
+    if (need <= s->raw_cap) return FL_OK;
+    if (need > ((uint64_t)1 << 40)) return fl_fail(ctx, FL_EFORMAT, "a TIFF strip or tile of %llu bytes is too large", (unsigned long long)need);
+    fl_status st = fl_check_budget(ctx, (size_t)need, "a 4D-STEM page buffer");
+    if (st) return st;
+    unsigned char *p = fl_alloc((size_t)need);
+    if (!p) return fl_fail(ctx, FL_ENOMEM, "out of memory for a %.1f MiB page buffer", need / 1048576.0);
+    fl_free(s->raw);
+    s->raw = p;
+    s->raw_cap = (size_t)need;
+    return FL_OK;
+}
+
+static fl_status new_source(fl_ctx *ctx, fl_stem4d **out)
+{
+    fl_stem4d *s = calloc(1, sizeof *s);
+    if (!s) return fl_fail(ctx, FL_ENOMEM, "out of memory");
+    s->fd = -1;
+    s->cur_dir = -1;
+    *out = s;
+    return FL_OK;
+}
+
+void fl_stem4d_close(fl_stem4d *s)
+{
+    if (!s) return;
+    if (s->tif) TIFFClose(s->tif);
+    if (s->fd >= 0) close(s->fd);
+    free(s->path);
+    fl_free(s->raw);
+    fl_free(s->page);
+    free(s);
+}
+
+/* Dimensions: all > 0, detector <= 65536 per side, products without overflow. */
+static fl_status check_dims(fl_ctx *ctx, const char *what, int64_t dw, int64_t dh, int64_t sx, int64_t sy,
+                            size_t sample_bytes, uint64_t *total_bytes)
+{
+    if (dw < 1 || dh < 1 || sx < 1 || sy < 1)
+        return fl_fail(ctx, FL_EINVAL, "%s: detector %lld x %lld and scan %lld x %lld must all be at least 1", what,
+                       (long long)dw, (long long)dh, (long long)sx, (long long)sy);
+    if (dw > STEM_MAX_DET || dh > STEM_MAX_DET)
+        return fl_fail(ctx, FL_EINVAL, "%s: a detector of %lld x %lld pixels is larger than %d x %d", what,
+                       (long long)dw, (long long)dh, STEM_MAX_DET, STEM_MAX_DET);
+    if (sx > INT32_MAX || sy > INT32_MAX || sx * sy > (int64_t)INT32_MAX * 64)
+        return fl_fail(ctx, FL_EINVAL, "%s: a scan of %lld x %lld positions is too large", what, (long long)sx,
+                       (long long)sy);
+    uint64_t t = (uint64_t)dw * (uint64_t)dh * sample_bytes, n = (uint64_t)sx * (uint64_t)sy;
+    if (t > UINT64_MAX / n) return fl_fail(ctx, FL_EINVAL, "%s: data size overflows", what);
+    *total_bytes = t * n;
+    return FL_OK;
+}
+
+/* Page buffers (float page for binning, raw page) within the budget. */
+static fl_status alloc_page(fl_ctx *ctx, fl_stem4d *s)
+{
+    size_t px = (size_t)s->det_w * (size_t)s->det_h;
+    fl_status st = fl_check_budget(ctx, px * 4 + (size_t)s->page_bytes, "the 4D-STEM page buffers");
+    if (st) return st;
+    s->page = fl_alloc(px * sizeof(float));
+    if (!s->page) return fl_fail(ctx, FL_ENOMEM, "out of memory for a %lld x %lld pattern", (long long)s->det_w, (long long)s->det_h);
+    return FL_OK;
+}
+
+fl_status fl_stem4d_open_memory(fl_ctx *ctx, const float *data, int64_t det_w, int64_t det_h, int64_t scan_x,
+                                int64_t scan_y, fl_stem4d **out)
+{
+    if (!out) return fl_fail(ctx, FL_EINVAL, "fl_stem4d_open_memory: no output");
+    *out = NULL;
+    if (!data) return fl_fail(ctx, FL_EINVAL, "fl_stem4d_open_memory: no data");
+    uint64_t total;
+    fl_status st = check_dims(ctx, "4D-STEM stack", det_w, det_h, scan_x, scan_y, 4, &total);
+    if (st) return st;
+    fl_stem4d *s = NULL;
+    if ((st = new_source(ctx, &s))) return st;
+    s->kind = SRC_MEM;
+    s->mem = data;
+    s->det_w = det_w;
+    s->det_h = det_h;
+    s->scan_x = scan_x;
+    s->scan_y = scan_y;
+    s->n = scan_x * scan_y;
+    s->dtype = FL_STEM_F32;
+    s->sample_bytes = 4;
+    s->page_bytes = 0;
+    if ((st = alloc_page(ctx, s))) {
+        fl_stem4d_close(s);
+        return st;
+    }
+    *out = s;
+    return FL_OK;
+}
+
+static fl_status open_raw_fd(fl_ctx *ctx, fl_stem4d *s, const char *path, const char *what, int exact)
+{
+    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (s->fd < 0) return fl_fail(ctx, FL_EIO, "cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(s->fd, &sb) != 0) return fl_fail(ctx, FL_EIO, "cannot read the size of '%s': %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return fl_fail(ctx, FL_EIO, "'%s' is not a regular file", path);
+    uint64_t total = (uint64_t)s->page_bytes * (uint64_t)s->n;
+    if (total > UINT64_MAX - s->offset) return fl_fail(ctx, FL_EINVAL, "%s: data size overflows", what);
+    uint64_t want = s->offset + total, have = (uint64_t)sb.st_size;
+    s->file_bytes = have;
+    if (exact ? have != want : have < want)
+        return fl_fail(ctx, FL_EFORMAT,
+                       "'%s' has %llu bytes but %s needs %s%llu bytes (%llu header + %lld x %lld detector x %lld x %lld "
+                       "scan x %zu bytes per %s sample)%s",
+                       path, (unsigned long long)have, what, exact ? "exactly " : "at least ", (unsigned long long)want,
+                       (unsigned long long)s->offset, (long long)s->det_w, (long long)s->det_h, (long long)s->scan_x,
+                       (long long)s->scan_y, s->sample_bytes, fl_stem_dtype_name(s->dtype),
+                       have < want ? ": the file is truncated or the dimensions are wrong"
+                                   : ": check the dimensions, sample type and header offset");
+    return FL_OK;
+}
+
+fl_status fl_stem4d_open_raw(fl_ctx *ctx, const char *path, const fl_stem_raw_params *p, fl_stem4d **out)
+{
+    if (!out) return fl_fail(ctx, FL_EINVAL, "fl_stem4d_open_raw: no output");
+    *out = NULL;
+    if (!path || !p) return fl_fail(ctx, FL_EINVAL, "fl_stem4d_open_raw: no file or parameters");
+    if (p->dtype < 0 || p->dtype > FL_STEM_F64)
+        return fl_fail(ctx, FL_EUNSUPPORTED, "raw 4D-STEM: unsupported sample type %d (u8, u16, i16, u32, i32, f32, f64 are)",
+                       (int)p->dtype);
+    uint64_t total;
+    fl_status st = check_dims(ctx, "raw 4D-STEM file", p->det_w, p->det_h, p->scan_x, p->scan_y,
+                              dtype_bytes[p->dtype], &total);
+    if (st) return st;
+    fl_stem4d *s = NULL;
+    if ((st = new_source(ctx, &s))) return st;
+    s->kind = SRC_RAW;
+    s->det_w = p->det_w;
+    s->det_h = p->det_h;
+    s->scan_x = p->scan_x;
+    s->scan_y = p->scan_y;
+    s->n = p->scan_x * p->scan_y;
+    s->dtype = p->dtype;
+    s->big_endian = p->big_endian != 0;
+    s->offset = p->offset;
+    s->sample_bytes = dtype_bytes[p->dtype];
+    s->page_bytes = (size_t)p->det_w * (size_t)p->det_h * s->sample_bytes;
+    if (!(st = open_raw_fd(ctx, s, path, "the raw 4D-STEM layout", 1)) && !(st = alloc_page(ctx, s)))
+        st = ensure_raw(ctx, s, s->page_bytes);
+    if (st) {
+        fl_stem4d_close(s);
+        return st;
+    }
+    *out = s;
+    return FL_OK;
+}
+
+/* ---- TIFF ----------------------------------------------------------------------------------------- */
+
+static int on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
+{
+    stem_tiff_msg *m = user;
+    if (m && !m->have) {
+        vsnprintf(m->text, sizeof m->text, fmt, ap);
+        m->have = 1;
+    }
+    return 1;
+}
+
+static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) { return 1; }
+
+typedef struct page_fmt {
+    uint32_t w, h;
+    int dtype;
+    int tiled;
+} page_fmt;
+
+static fl_status page_format(fl_ctx *ctx, fl_stem4d *s, int64_t page, page_fmt *pf)
+{
+    TIFF *tif = s->tif;
+    uint32_t w = 0, h = 0;
+    uint16_t spp = 1, bps = 1, fmt = SAMPLEFORMAT_UINT, photo = PHOTOMETRIC_MINISBLACK;
+    if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h) || w == 0 || h == 0)
+        return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld has no valid image size", s->path, (long long)page + 1);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
+    int have_photo = TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo);
+    if (spp != 1 || (have_photo && photo != PHOTOMETRIC_MINISBLACK && photo != PHOTOMETRIC_MINISWHITE))
+        return fl_fail(ctx, FL_EUNSUPPORTED,
+                       "'%s': page %lld is a colour image (%u samples per pixel, photometric %u); 4D-STEM patterns must be "
+                       "grayscale",
+                       s->path, (long long)page + 1, (unsigned)spp, (unsigned)photo);
+    int dt = -1;
+    if (fmt == SAMPLEFORMAT_UINT || fmt == SAMPLEFORMAT_VOID)
+        dt = bps == 8 ? FL_STEM_U8 : bps == 16 ? FL_STEM_U16 : bps == 32 ? FL_STEM_U32 : -1;
+    else if (fmt == SAMPLEFORMAT_INT)
+        dt = bps == 8 ? FL_STEM_I8 : bps == 16 ? FL_STEM_I16 : bps == 32 ? FL_STEM_I32 : -1;
+    else if (fmt == SAMPLEFORMAT_IEEEFP)
+        dt = bps == 32 ? FL_STEM_F32 : bps == 64 ? FL_STEM_F64 : -1;
+    if (dt < 0)
+        return fl_fail(ctx, FL_EUNSUPPORTED,
+                       "'%s': %u-bit samples of format %u are not supported (8-, 16-, 32-bit integers and 32/64-bit "
+                       "floats are)",
+                       s->path, (unsigned)bps, (unsigned)fmt);
+    pf->w = w;
+    pf->h = h;
+    pf->dtype = dt;
+    pf->tiled = TIFFIsTiled(tif);
+    return FL_OK;
+}
+
+static int parse_ij_count(const char *desc, const char *key, int64_t *out)
+{
+    size_t kl = strlen(key);
+    for (const char *p = desc; p && *p;) {
+        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            char *end;
+            errno = 0;
+            long long v = strtoll(p + kl + 1, &end, 10);
+            if (errno || end == p + kl + 1 || (*end && *end != '\n' && *end != '\r') || v < 1 || v > INT32_MAX)
+                return 0;
+            *out = v;
+            return 1;
+        }
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return 0;
+}
+
+/* Moves to directory `page` (sequential reads use TIFFReadDirectory). */
+static fl_status goto_page(fl_ctx *ctx, fl_stem4d *s, int64_t page)
+{
+    if (s->cur_dir == page) return FL_OK;
+    s->msg.have = 0;
+    int ok = s->cur_dir == page - 1 ? TIFFReadDirectory(s->tif) : TIFFSetDirectory(s->tif, (tdir_t)page);
+    if (!ok) {
+        s->cur_dir = -1;
+        return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld of %lld cannot be read: %s", s->path, (long long)page + 1,
+                       (long long)s->n, s->msg.have ? s->msg.text : "missing page");
+    }
+    s->cur_dir = page;
+    return FL_OK;
+}
+
+/* One TIFF page into dst (det_w x det_h floats). */
+static fl_status read_tiff_page(fl_ctx *ctx, fl_stem4d *s, int64_t page, float *dst)
+{
+    fl_status st = goto_page(ctx, s, page);
+    if (st) return st;
+    page_fmt pf;
+    if ((st = page_format(ctx, s, page, &pf))) return st;
+    if (pf.w != s->det_w || pf.h != s->det_h)
+        return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld is %u x %u pixels but page 1 is %lld x %lld", s->path,
+                       (long long)page + 1, pf.w, pf.h, (long long)s->det_w, (long long)s->det_h);
+    const uint64_t w = pf.w, h = pf.h, sb = dtype_bytes[pf.dtype];
+    const int swap = host_big_endian(); /* libtiff delivers host order; convert() expects "big-endian?" */
+    if (!pf.tiled) {
+        uint32_t rps = 0;
+        TIFFGetFieldDefaulted(s->tif, TIFFTAG_ROWSPERSTRIP, &rps);
+        if (rps == 0 || rps > h) rps = (uint32_t)h;
+        uint64_t row_bytes = (uint64_t)TIFFScanlineSize64(s->tif);
+        if (row_bytes != w * sb) return fl_fail(ctx, FL_EFORMAT, "'%s': unexpected row size on page %lld", s->path, (long long)page + 1);
+        uint32_t nstrips = TIFFNumberOfStrips(s->tif);
+        if ((st = ensure_raw(ctx, s, (uint64_t)rps * row_bytes))) return st;
+        for (uint64_t row = 0; row < h; row += rps) {
+            uint32_t strip = TIFFComputeStrip(s->tif, (uint32_t)row, 0);
+            uint64_t rows = h - row < rps ? h - row : rps, need = rows * row_bytes;
+            if (strip >= nstrips) return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld lacks strip %u", s->path, (long long)page + 1, strip);
+            s->msg.have = 0;
+            tmsize_t got = TIFFReadEncodedStrip(s->tif, strip, s->raw, (tmsize_t)need);
+            if (got < 0 || (uint64_t)got < need)
+                return fl_fail(ctx, FL_EFORMAT, "'%s' is truncated or corrupt (page %lld, strip %u): %s", s->path,
+                               (long long)page + 1, strip, s->msg.have ? s->msg.text : "short strip");
+            convert(dst + row * w, s->raw, (size_t)(rows * w), pf.dtype, swap);
+        }
+    } else {
+        uint32_t tw = 0, th = 0;
+        TIFFGetField(s->tif, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(s->tif, TIFFTAG_TILELENGTH, &th);
+        uint64_t tsize = (uint64_t)TIFFTileSize64(s->tif), trow = (uint64_t)TIFFTileRowSize64(s->tif);
+        if (tw == 0 || th == 0 || tw > 65536 || th > 65536 || tsize == 0 || trow != (uint64_t)tw * sb || tsize < (uint64_t)th * trow ||
+            tsize > 4 * (w + tw) * (h + th) * sb)
+            return fl_fail(ctx, FL_EFORMAT, "'%s': bad tile layout on page %lld", s->path, (long long)page + 1);
+        if ((st = ensure_raw(ctx, s, tsize))) return st;
+        uint32_t ntiles = TIFFNumberOfTiles(s->tif);
+        for (uint64_t y = 0; y < h; y += th)
+            for (uint64_t x = 0; x < w; x += tw) {
+                uint32_t tile = TIFFComputeTile(s->tif, (uint32_t)x, (uint32_t)y, 0, 0);
+                if (tile >= ntiles) return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld lacks tile %u", s->path, (long long)page + 1, tile);
+                s->msg.have = 0;
+                tmsize_t got = TIFFReadEncodedTile(s->tif, tile, s->raw, (tmsize_t)tsize);
+                if (got < 0 || (uint64_t)got < tsize)
+                    return fl_fail(ctx, FL_EFORMAT, "'%s' is truncated or corrupt (page %lld, tile %u): %s", s->path,
+                                   (long long)page + 1, tile, s->msg.have ? s->msg.text : "short tile");
+                uint64_t rows = h - y < th ? h - y : th, cols = w - x < tw ? w - x : tw;
+                for (uint64_t r = 0; r < rows; r++) convert(dst + (y + r) * w + x, s->raw + r * trow, (size_t)cols, pf.dtype, swap);
+            }
+    }
+    return FL_OK;
+}
+
+fl_status fl_stem4d_open_tiff(fl_ctx *ctx, const char *path, int64_t scan_x, int64_t scan_y, fl_stem4d **out)
+{
+    if (!out) return fl_fail(ctx, FL_EINVAL, "fl_stem4d_open_tiff: no output");
+    *out = NULL;
+    if (!path) return fl_fail(ctx, FL_EINVAL, "fl_stem4d_open_tiff: no file name");
+    if (scan_x < 0 || scan_y < 0 || (scan_x > 0) != (scan_y > 0))
+        return fl_fail(ctx, FL_EINVAL, "give both scan dimensions (x and y) or neither");
+    FILE *f = fopen(path, "rb");
+    if (!f) return fl_fail(ctx, FL_EIO, "cannot open '%s': %s", path, strerror(errno));
+    unsigned char m[4] = {0};
+    size_t nm = fread(m, 1, 4, f);
+    fclose(f);
+    if (nm < 4 || !((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
+                    (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43))))
+        return fl_fail(ctx, FL_EFORMAT, "'%s' is not a TIFF file", path);
+
+    fl_stem4d *s = NULL;
+    fl_status st = new_source(ctx, &s);
+    if (st) return st;
+    s->kind = SRC_TIFF;
+    s->path = strdup(path);
+    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
+    if (!s->path || !opts) {
+        TIFFOpenOptionsFree(opts);
+        fl_stem4d_close(s);
+        return fl_fail(ctx, FL_ENOMEM, "out of memory opening '%s'", path);
+    }
+    TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, &s->msg);
+    TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, NULL);
+    if (ctx && ctx->memory_budget) TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)ctx->memory_budget);
+    s->tif = TIFFOpenExt(path, "rm", opts); /* no memory mapping: a truncated file must not SIGBUS */
+    TIFFOpenOptionsFree(opts);
+    if (!s->tif) {
+        st = fl_fail(ctx, FL_EFORMAT, "cannot read the TIFF file '%s': %s", path, s->msg.have ? s->msg.text : "not a valid TIFF file");
+        goto fail;
+    }
+    s->cur_dir = 0;
+    page_fmt pf;
+    if ((st = page_format(ctx, s, 0, &pf))) goto fail;
+    s->det_w = pf.w;
+    s->det_h = pf.h;
+    s->dtype = pf.dtype;
+    s->sample_bytes = dtype_bytes[pf.dtype];
+    s->msg.have = 0;
+    tdir_t ndirs = TIFFNumberOfDirectories(s->tif);
+    if (ndirs == 0 || ndirs > STEM_MAX_PAGES) {
+        st = fl_fail(ctx, FL_EFORMAT, "'%s': bad number of pages (%u)", path, (unsigned)ndirs);
+        goto fail;
+    }
+    if ((st = goto_page(ctx, s, 0))) goto fail; /* TIFFNumberOfDirectories may move */
+    int64_t npages = ndirs, images = 0, slices = 0, frames = 0, channels = 0;
+    const char *desc = NULL;
+    int ij = TIFFGetField(s->tif, TIFFTAG_IMAGEDESCRIPTION, &desc) && desc && strncmp(desc, "ImageJ=", 7) == 0;
+    int contiguous = 0;
+    if (ij) {
+        parse_ij_count(desc, "images", &images);
+        parse_ij_count(desc, "slices", &slices);
+        parse_ij_count(desc, "frames", &frames);
+        parse_ij_count(desc, "channels", &channels);
+        if (channels > 1) {
+            st = fl_fail(ctx, FL_EUNSUPPORTED,
+                         "'%s' has %lld channels; a 4D-STEM stack has one channel (patterns on Z x T)", path,
+                         (long long)channels);
+            goto fail;
+        }
+        if (images > 1 && images > npages) {
+            /* ImageJ's single-IFD layout: N uncompressed planes back to back from the first strip */
+            uint16_t comp = COMPRESSION_NONE;
+            TIFFGetFieldDefaulted(s->tif, TIFFTAG_COMPRESSION, &comp);
+            if (comp != COMPRESSION_NONE || pf.tiled) {
+                st = fl_fail(ctx, FL_EFORMAT, "'%s' is truncated or damaged: its ImageJ description announces %lld images but it holds %u pages",
+                             path, (long long)images, (unsigned)ndirs);
+                goto fail;
+            }
+            contiguous = 1;
+            npages = images;
+        }
+    }
+    if (scan_x > 0) {
+        if (scan_x > npages || scan_x * scan_y != npages) {
+            st = fl_fail(ctx, FL_EINVAL, "'%s' holds %lld patterns, but the scan %lld x %lld needs %lld", path,
+                         (long long)npages, (long long)scan_x, (long long)scan_y,
+                         scan_x <= INT32_MAX && scan_y <= INT32_MAX ? (long long)(scan_x * scan_y) : -1LL);
+            goto fail;
+        }
+        s->scan_x = scan_x;
+        s->scan_y = scan_y;
+    } else if (ij && slices > 0 && slices * (frames > 0 ? frames : 1) == npages) {
+        s->scan_x = slices;
+        s->scan_y = frames > 0 ? frames : 1;
+    } else if (ij && slices == 0 && frames > 0 && frames == npages) {
+        s->scan_x = frames; /* only frames: one scan row */
+        s->scan_y = 1;
+    } else {
+        s->scan_x = npages;
+        s->scan_y = 1;
+    }
+    s->n = s->scan_x * s->scan_y;
+    uint64_t total;
+    if ((st = check_dims(ctx, path, s->det_w, s->det_h, s->scan_x, s->scan_y, s->sample_bytes, &total))) goto fail;
+    s->page_bytes = (size_t)s->det_w * (size_t)s->det_h * s->sample_bytes;
+    if (contiguous) {
+        s->offset = (uint64_t)TIFFGetStrileOffset(s->tif, 0);
+        s->big_endian = TIFFIsBigEndian(s->tif) != 0;
+        TIFFClose(s->tif);
+        s->tif = NULL;
+        s->kind = SRC_RAW;
+        if ((st = open_raw_fd(ctx, s, path, "its ImageJ description", 0))) goto fail;
+        if ((st = ensure_raw(ctx, s, s->page_bytes))) goto fail;
+    } else {
+        struct stat sb;
+        if (stat(path, &sb) == 0) s->file_bytes = (uint64_t)sb.st_size;
+    }
+    if ((st = alloc_page(ctx, s))) goto fail;
+    *out = s;
+    return FL_OK;
+fail:
+    fl_stem4d_close(s);
+    return st;
+}
+
+void fl_stem4d_get_info(const fl_stem4d *s, fl_stem4d_info *info)
+{
+    memset(info, 0, sizeof *info);
+    if (!s) return;
+    info->det_w = s->det_w;
+    info->det_h = s->det_h;
+    info->scan_x = s->scan_x;
+    info->scan_y = s->scan_y;
+    info->patterns = s->n;
+    info->dtype = s->dtype;
+    info->file_bytes = s->file_bytes;
+}
+
+/* ---- reading -------------------------------------------------------------------------------------- */
+
+/* One unbinned pattern into dst. */
+static fl_status read_one(fl_ctx *ctx, fl_stem4d *s, int64_t p, float *dst)
+{
+    size_t px = (size_t)s->det_w * (size_t)s->det_h;
+    switch (s->kind) {
+    case SRC_MEM: memcpy(dst, s->mem + (size_t)p * px, px * sizeof(float)); return FL_OK;
+    case SRC_RAW: {
+        uint64_t off = s->offset + (uint64_t)p * s->page_bytes;
+        size_t done = 0;
+        while (done < s->page_bytes) {
+            ssize_t r = pread(s->fd, s->raw + done, s->page_bytes - done, (off_t)(off + done));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) return fl_fail(ctx, FL_EIO, "cannot read pattern %lld: %s", (long long)p, strerror(errno));
+            if (r == 0)
+                return fl_fail(ctx, FL_EFORMAT, "the file ends inside pattern %lld (it was truncated while open?)", (long long)p);
+            done += (size_t)r;
+        }
+        convert(dst, s->raw, px, s->dtype, file_order_swap(s->big_endian));
+        return FL_OK;
+    }
+    default: return read_tiff_page(ctx, s, p, dst);
+    }
+}
+
+static void bin_pattern(const float *src, int64_t w, int64_t bw, int64_t bh, int32_t bin, float *dst)
+{
+    for (int64_t j = 0; j < bh; j++)
+        for (int64_t i = 0; i < bw; i++) {
+            float acc = 0.f;
+            for (int32_t a = 0; a < bin; a++) {
+                const float *row = src + (j * bin + a) * w + i * bin;
+                for (int32_t b = 0; b < bin; b++) acc += row[b];
+            }
+            dst[j * bw + i] = acc;
+        }
+}
+
+fl_status fl_stem4d_read(fl_ctx *ctx, fl_stem4d *s, int64_t first, int64_t count, int32_t bin, float *out)
+{
+    int64_t bw = 0, bh = 0;
+    fl_status st = fl_stem4d_check_bin(ctx, s, bin, &bw, &bh);
+    if (st) return st;
+    if (!out) return fl_fail(ctx, FL_EINVAL, "fl_stem4d_read: no output");
+    if (first < 0 || count < 0 || first > s->n || count > s->n - first)
+        return fl_fail(ctx, FL_EINVAL, "patterns %lld..%lld requested, but the data set has %lld", (long long)first,
+                       (long long)(first + count - 1), (long long)s->n);
+    size_t bpx = (size_t)bw * (size_t)bh;
+    for (int64_t k = 0; k < count; k++) {
+        float *dst = out + (size_t)k * bpx;
+        if (bin == 1) {
+            if ((st = read_one(ctx, s, first + k, dst))) return st;
+        } else {
+            if ((st = read_one(ctx, s, first + k, s->page))) return st;
+            bin_pattern(s->page, s->det_w, bw, bh, bin, dst);
+        }
+    }
+    return FL_OK;
+}
+
+fl_status fl_stem4d_foreach(fl_ctx *ctx, fl_stem4d *s, int64_t batch, int32_t bin, fl_stem4d_batch_fn fn, void *user)
+{
+    int64_t bw = 0, bh = 0;
+    fl_status st = fl_stem4d_check_bin(ctx, s, bin, &bw, &bh);
+    if (st) return st;
+    if (!fn) return fl_fail(ctx, FL_EINVAL, "fl_stem4d_foreach: no callback");
+    if (batch < 0) return fl_fail(ctx, FL_EINVAL, "batch size must not be negative");
+    size_t per = (size_t)bw * (size_t)bh * sizeof(float);
+    size_t limit = ctx && ctx->memory_budget ? ctx->memory_budget / 4 : ((size_t)64 << 20);
+    if ((st = fl_check_budget(ctx, per, "one 4D-STEM pattern"))) return st;
+    int64_t maxb = (int64_t)(limit / per);
+    if (maxb < 1) maxb = 1;
+    if (batch == 0 || batch > maxb) batch = maxb;
+    if (batch > s->n) batch = s->n;
+    float *buf = fl_alloc((size_t)batch * per);
+    if (!buf) return fl_fail(ctx, FL_ENOMEM, "out of memory for a batch of %lld patterns", (long long)batch);
+    for (int64_t first = 0; first < s->n && !st; first += batch) {
+        int64_t cnt = s->n - first < batch ? s->n - first : batch;
+        st = fl_stem4d_read(ctx, s, first, cnt, bin, buf);
+        if (!st) st = fn(ctx, user, first, cnt, buf, bw, bh);
+        if (!st) st = fl_progress(ctx, "patterns", first + cnt, s->n, NAN, NAN);
+    }
+    fl_free(buf);
+    return st;
+}
