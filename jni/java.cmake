@@ -125,3 +125,24 @@ if(FL_XVFB)
     FAIL_REGULAR_EXPRESSION "Ferrolens ERROR|Exception|IJBatchGuard"
     RESOURCE_LOCK xvfb TIMEOUT 960)
 endif()
+
+# ---- families 2-5 menu commands (thin commands over the in-process CLI) --------------------------------
+if(FL_XVFB)
+  foreach(g decompose latent loops stem walls)
+    add_test(NAME ij_family_${g} COMMAND ${FL_IJ_RUN} 120 ${FL_IJ_MACROS}/families.ijm
+             "${g}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/family_${g}")
+    set_tests_properties(ij_family_${g} PROPERTIES
+      PASS_REGULAR_EXPRESSION "RESULT input unchanged(.|\n)*DONE family ${g}"
+      FAIL_REGULAR_EXPRESSION "Ferrolens ERROR|Exception|IJBatchGuard|TEST FAIL"
+      RESOURCE_LOCK xvfb TIMEOUT 180)
+  endforeach()
+  foreach(c pca_rgb pca_single gmm_size stem_single vdf_annulus compare_sizes compare_empty loops_nan
+            label_rect mask_no_labels points_sizes segment_no_model)
+    add_test(NAME ij_bad_family_${c} COMMAND ${FL_IJ_RUN} 120 ${FL_IJ_MACROS}/bad_families.ijm
+             "${c}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/bad_family_${c}")
+    set_tests_properties(ij_bad_family_${c} PROPERTIES
+      PASS_REGULAR_EXPRESSION "Ferrolens ERROR: [^\n]*(.|\n)*CASE ${c} PIXELS UNCHANGED(.|\n)*DONE bad_family"
+      FAIL_REGULAR_EXPRESSION "Exception|IJBatchGuard|PIXELS CHANGED|TEST FAIL"
+      RESOURCE_LOCK xvfb TIMEOUT 180)
+  endforeach()
+endif()
