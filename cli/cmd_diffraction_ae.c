@@ -1,0 +1,382 @@
+/* ferrolens diffraction-ae train|apply: family 3 (4D-STEM diffraction autoencoder) on a TIFF hyperstack or
+ * a raw file, streamed from disk (inference over files larger than --memory). The source options are
+ * those of `ferrolens stem` (cmd_stem.c keeps its parser static, so it is repeated here). */
+#include "cli.h"
+#include "fl_internal.h"
+#include "ferrolens/diffraction_ae.h"
+#include "ferrolens/stem.h"
+#include "io/tiff.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DAE_SOURCE_OPTS                                                                                                  \
+    {"input", CLI_STRING, "FILE", "input TIFF hyperstack", NULL, 0, 0, 0, 0, 0, NULL},                                   \
+    {"raw", CLI_STRING, "FILE", "raw input file (needs --detector, --scan, --dtype)", NULL, 0, 0, 0, 0, 0, NULL},        \
+    {"detector", CLI_STRING, "WxH", "detector size of a raw file", NULL, 0, 0, 0, 0, 0, NULL},                           \
+    {"scan", CLI_STRING, "XxY", "scan size (raw file; overrides the TIFF description)", NULL, 0, 0, 0, 0, 0, NULL},     \
+    {"dtype", CLI_STRING, "TYPE", "raw sample type: u8 u16 i16 u32 i32 f32 f64", NULL, 0, 0, 0, 0, 0, NULL},             \
+    {"offset", CLI_INT, "BYTES", "raw header bytes to skip", "0", 0, 9.2e18, 0, 0, 0, NULL},                             \
+    {"little", CLI_FLAG, NULL, "raw samples are little-endian (default)", NULL, 0, 0, 0, 0, 0, NULL},                    \
+    {"big", CLI_FLAG, NULL, "raw samples are big-endian", NULL, 0, 0, 0, 0, 0, NULL},                                   \
+    CLI_OPT_OUT, CLI_OPT_THREADS, CLI_OPT_MEMORY, CLI_OPT_JSON
+
+#define DAE_SOURCE_HELP                                                                                       \
+    "Input: --input FILE (TIFF/BigTIFF hyperstack: detector pattern = image, scan x on Z, scan y on T), or\n" \
+    "--raw FILE --detector WxH --scan XxY --dtype u8|u16|i16|u32|i32|f32|f64 [--offset BYTES] [--big].\n"    \
+    "The data are streamed: --memory bounds the network and batch buffers (files larger than memory work)."
+
+#define DAE_OUTPUTS                                                                                                \
+    "Outputs in --out:\n"                                                                                          \
+    "  model.safetensors  the trained model (train only)\n"                                                        \
+    "  embedding.tif      scan x by scan y, one slice per channel (\"channel 1\" ...)\n"                          \
+    "  apertures.tif      binned-pattern-sized, one slice per channel: mean raw pattern of the top 5 % minus\n"   \
+    "                     the bottom 5 % of that channel's activations (virtual-aperture difference)\n"          \
+    "  loss.csv           epoch, lr, loss, mse, l1, contrastive, divergence (train only)\n"                      \
+    "  summary.json       what --json prints"
+
+static int parse_pair(const char *s, int64_t *a, int64_t *b)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (errno || end == s || (*end != 'x' && *end != 'X')) return 0;
+    const char *q = end + 1;
+    long long y = strtoll(q, &end, 10);
+    if (errno || end == q || *end || x < 1 || y < 1 || x > INT32_MAX || y > INT32_MAX) return 0;
+    *a = x;
+    *b = y;
+    return 1;
+}
+
+static int open_source(const char *cmd, const cli_option *opts, fl_ctx *ctx, fl_stem4d **src)
+{
+    const char *in = cli_str(opts, "input"), *raw = cli_str(opts, "raw");
+    if (!in == !raw) return cli_usage_error(cmd, "give exactly one of --input FILE (TIFF) and --raw FILE");
+    int64_t sx = 0, sy = 0, dw = 0, dh = 0;
+    if (cli_is_set(opts, "scan") && !parse_pair(cli_str(opts, "scan"), &sx, &sy))
+        return cli_usage_error(cmd, "--scan expects XxY (e.g. 32x32), got '%s'", cli_str(opts, "scan"));
+    if (cli_flag(opts, "little") && cli_flag(opts, "big")) return cli_usage_error(cmd, "--little and --big exclude each other");
+    fl_status st;
+    if (in) {
+        if (cli_is_set(opts, "detector") || cli_is_set(opts, "dtype") || cli_is_set(opts, "offset") || cli_flag(opts, "big"))
+            return cli_usage_error(cmd, "--detector, --dtype, --offset and --big are for --raw files only");
+        st = fl_stem4d_open_tiff(ctx, in, sx, sy, src);
+    } else {
+        if (!cli_is_set(opts, "detector") || !parse_pair(cli_str(opts, "detector"), &dw, &dh))
+            return cli_usage_error(cmd, "--raw needs --detector WxH (e.g. 128x128)");
+        if (!sx) return cli_usage_error(cmd, "--raw needs --scan XxY (e.g. 32x32)");
+        const char *dt = cli_str(opts, "dtype");
+        if (!dt) return cli_usage_error(cmd, "--raw needs --dtype (u8, u16, i16, u32, i32, f32 or f64)");
+        int d = fl_stem_dtype_parse(dt);
+        if (d < 0) return cli_usage_error(cmd, "--dtype: unknown sample type '%s' (u8, u16, i16, u32, i32, f32, f64)", dt);
+        fl_stem_raw_params rp = {dw, dh, sx, sy, d, cli_flag(opts, "big"), (uint64_t)cli_int(opts, "offset")};
+        st = fl_stem4d_open_raw(ctx, raw, &rp, src);
+    }
+    return st ? cli_engine_error(ctx) : 0;
+}
+
+static fl_status write_stack(fl_ctx *ctx, const char *dir, const char *name, int64_t w, int64_t h, int32_t n,
+                             const float *planes /* n x w x h */, int transpose_from /* 0, or K: planes[p*K + k] */)
+{
+    char path[CLI_PATH_MAX];
+    if (cli_path_join(path, sizeof path, dir, name)) return fl_fail(ctx, FL_EINVAL, "output path too long");
+    fl_image im;
+    fl_image_init(&im);
+    fl_status st = fl_image_alloc(ctx, &im, w, h, 1, n, 1);
+    const int64_t HW = w * h;
+    for (int32_t k = 0; k < n && !st; k++) {
+        float *dst = im.data + (size_t)k * HW;
+        if (transpose_from)
+            for (int64_t p = 0; p < HW; p++) dst[p] = planes[p * transpose_from + k];
+        else
+            memcpy(dst, planes + (size_t)k * HW, (size_t)HW * sizeof(float));
+        char label[32];
+        snprintf(label, sizeof label, "channel %d", k + 1);
+        st = fl_image_set_label(ctx, &im, k, label);
+    }
+    if (!st) st = fl_tiff_write(ctx, path, &im);
+    fl_image_free(&im);
+    return st;
+}
+
+static int write_loss_csv(const char *dir, const fl_dae *m)
+{
+    char path[CLI_PATH_MAX];
+    if (cli_path_join(path, sizeof path, dir, "loss.csv")) return 1;
+    FILE *f = fopen(path, "w");
+    if (!f) return cli_error("cannot write %s: %s", path, strerror(errno));
+    int32_t ne;
+    const fl_dae_epoch *h = fl_dae_history(m, &ne);
+    fprintf(f, "epoch,lr,loss,mse,l1,contrastive,divergence\n");
+    for (int32_t e = 0; e < ne; e++)
+        fprintf(f, "%d,%.7g,%.9g,%.9g,%.7g,%.7g,%.7g\n", e + 1, h[e].lr, h[e].loss, h[e].mse, h[e].l1, h[e].contrastive,
+                h[e].divergence);
+    if (fclose(f)) return cli_error("cannot write %s", path);
+    return 0;
+}
+
+/* embedding + apertures + summary; m trained or loaded. */
+static int finish(const char *cmd, const cli_option *opts, fl_ctx *ctx, fl_stem4d *src, const fl_dae *m,
+                  const fl_dae_report *rep, const char *out)
+{
+    const fl_dae_config *c = fl_dae_get_config(m);
+    fl_stem4d_info info;
+    fl_stem4d_get_info(src, &info);
+    const int64_t n = info.patterns, K = c->embedding;
+    float *emb = malloc((size_t)(n * K) * sizeof(float));
+    float *ap = malloc((size_t)K * c->pattern_w * c->pattern_h * sizeof(float));
+    if (!emb || !ap) {
+        free(emb);
+        free(ap);
+        return cli_error("out of memory for the embedding of %lld patterns", (long long)n);
+    }
+    const double t0 = fl_now_seconds();
+    fl_status st = fl_dae_embed(ctx, m, src, emb);
+    const double t_embed = fl_now_seconds() - t0;
+    if (!st) st = write_stack(ctx, out, "embedding.tif", info.scan_x, info.scan_y, (int32_t)K, emb, (int)K);
+    if (!st) st = fl_dae_apertures(ctx, src, c->bin, emb, n, (int32_t)K, 0.05, ap);
+    if (!st) st = write_stack(ctx, out, "apertures.tif", c->pattern_w, c->pattern_h, (int32_t)K, ap, 0);
+    int rc = 0;
+    if (st) rc = cli_engine_error(ctx);
+    int64_t active = 0;
+    for (int64_t k = 0; k < K && !rc; k++) {
+        int any = 0;
+        for (int64_t p = 0; p < n && !any; p++) any = emb[p * K + k] != 0.f;
+        active += any;
+    }
+    char path[CLI_PATH_MAX];
+    if (!rc && cli_path_join(path, sizeof path, out, "summary.json")) rc = CLI_EXIT_FAIL;
+    if (!rc) {
+        cli_json j;
+        cli_json_begin(&j);
+        cli_json_str(&j, "command", cmd);
+        cli_json_str(&j, "version", FL_VERSION_STRING);
+        cli_json_str(&j, "input", cli_str(opts, "input") ? cli_str(opts, "input") : cli_str(opts, "raw"));
+        cli_json_int(&j, "detector_w", info.det_w);
+        cli_json_int(&j, "detector_h", info.det_h);
+        cli_json_int(&j, "scan_x", info.scan_x);
+        cli_json_int(&j, "scan_y", info.scan_y);
+        cli_json_int(&j, "bin", c->bin);
+        cli_json_int(&j, "pattern_w", c->pattern_w);
+        cli_json_int(&j, "pattern_h", c->pattern_h);
+        double pools[FL_DAE_MAX_POOLS];
+        int np = 0;
+        while (np < FL_DAE_MAX_POOLS && c->pools[np]) pools[np] = c->pools[np], np++;
+        cli_json_num_array(&j, "pools", pools, np);
+        cli_json_int(&j, "width", c->width);
+        cli_json_int(&j, "embedding", c->embedding);
+        cli_json_int(&j, "params", fl_dae_param_count(m));
+        cli_json_int(&j, "active_channels", active);
+        cli_json_num(&j, "embed_seconds", t_embed);
+        if (rep) {
+            cli_json_int(&j, "epochs_run", rep->epochs_run);
+            cli_json_int(&j, "best_epoch", rep->best_epoch + 1);
+            cli_json_num(&j, "best_loss", rep->best_loss);
+            cli_json_int(&j, "train_patterns", rep->train_patterns);
+            cli_json_bool(&j, "training_set_in_memory", rep->cached);
+            cli_json_num(&j, "train_patterns_per_second", rep->patterns_per_second);
+            cli_json_bool(&j, "cancelled", rep->cancelled);
+            cli_json_raw(&j, "files", "{\"model\":\"model.safetensors\",\"embedding\":\"embedding.tif\",\"apertures\":"
+                                      "\"apertures.tif\",\"loss\":\"loss.csv\",\"summary\":\"summary.json\"}");
+        } else {
+            cli_json_str(&j, "model", cli_str(opts, "model"));
+            cli_json_raw(&j, "files", "{\"embedding\":\"embedding.tif\",\"apertures\":\"apertures.tif\",\"summary\":"
+                                      "\"summary.json\"}");
+        }
+        cli_json_str(&j, "out", out);
+        cli_json_end(&j);
+        rc = cli_json_emit(&j, cli_flag(opts, "json"), path);
+        cli_json_free(&j);
+    }
+    free(emb);
+    free(ap);
+    return rc;
+}
+
+/* "4,2" -> pools */
+static int parse_pools(const char *s, int32_t *pools)
+{
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || v < 2 || v > 8 || n >= FL_DAE_MAX_POOLS) return 0;
+        pools[n++] = (int32_t)v;
+        if (*end == ',') p = end + 1;
+        else if (*end) return 0;
+        else p = end;
+    }
+    return n > 0;
+}
+
+static int action_train(int argc, char **argv)
+{
+    const char *cmd = "diffraction-ae train";
+    cli_option opts[] = {
+        DAE_SOURCE_OPTS,
+        {"bin", CLI_INT, "N", "detector binning 1, 2 or 4 (sum of N x N pixels)", "1", 1, 4, 0, 0, 0, NULL},
+        {"width", CLI_INT, "C", "conv channels (paper 128; 16-32 for CPUs)", "32", 1, 4096, 0, 0, 0, NULL},
+        {"embedding", CLI_INT, "N", "embedding channels", "32", 1, 4096, 0, 0, 0, NULL},
+        {"pools", CLI_STRING, "P,P,..", "max-pooling factors (default: derived so that the bottleneck is 8x8)", NULL, 0, 0, 0, 0, 0, NULL},
+        {"epochs", CLI_INT, "N", "training epochs", "10", 1, 1e8, 0, 0, 0, NULL},
+        {"batch", CLI_INT, "N", "mini-batch size", "32", 1, 65536, 0, 0, 0, NULL},
+        {"lr", CLI_FLOAT, "X", "Adam learning rate (base of the cycle)", "3e-5", 1e-9, 9.99, 0, 0, 0, NULL},
+        {"cyclic", CLI_FLAG, NULL, "CyclicLR 'triangular' between --lr and --max-lr, stepped per epoch", NULL, 0, 0, 0, 0, 0, NULL},
+        {"max-lr", CLI_FLOAT, "X", "upper learning rate of the cycle", "1e-4", 1e-9, 9.99, 0, 0, 0, NULL},
+        {"step-size", CLI_INT, "EPOCHS", "epochs of the rising half of the cycle", "15", 1, 1e8, 0, 0, 0, NULL},
+        {"l1", CLI_FLOAT, "X", "L1 activity weight (coef * sum|z| / batch)", "1e-5", 0, 1e6, 0, 0, 0, NULL},
+        {"contrastive", CLI_FLOAT, "X", "contrastive-similarity weight", "0", 0, 1e6, 0, 0, 0, NULL},
+        {"divergence", CLI_FLOAT, "X", "activation-divergence weight (subtracted)", "0", 0, 1e6, 0, 0, 0, NULL},
+        {"schedule-epoch", CLI_INT, "N", "from this epoch (1-based) use the --*-after weights (0: never)", "0", 0, 1e8, 0, 0, 0, NULL},
+        {"l1-after", CLI_FLOAT, "X", "L1 weight after the schedule epoch", NULL, 0, 1e6, 0, 0, 0, NULL},
+        {"contrastive-after", CLI_FLOAT, "X", "contrastive weight after the schedule epoch", NULL, 0, 1e6, 0, 0, 0, NULL},
+        {"divergence-after", CLI_FLOAT, "X", "divergence weight after the schedule epoch", NULL, 0, 1e6, 0, 0, 0, NULL},
+        {"stride", CLI_INT, "N", "train on every N-th scan position in x and y", "1", 1, 65536, 0, 0, 0, NULL},
+        {"fraction", CLI_FLOAT, "F", "then on this random fraction of them", "1", 1e-9, 1, 0, 0, 0, NULL},
+        CLI_OPT_SEED,
+        CLI_OPT_END};
+    int rc = cli_parse(cmd, opts, argc, argv);
+    if (rc == CLI_HELP) {
+        cli_print_help(stdout, cmd,
+                       "Train the 4D-STEM diffraction autoencoder of Ludacka et al. (2024) on log(I + 1) patterns, then\n"
+                       "write the embedding maps and virtual-aperture patterns of every scan position.\n" DAE_SOURCE_HELP,
+                       opts, DAE_OUTPUTS);
+        return CLI_EXIT_OK;
+    }
+    if (rc) return rc;
+    const char *out = cli_str(opts, "out");
+    if (!out) return cli_usage_error(cmd, "--out DIR is required");
+    fl_dae_config c;
+    fl_dae_config_default(&c);
+    c.bin = (int32_t)cli_int(opts, "bin");
+    if (c.bin == 3) return cli_usage_error(cmd, "--bin must be 1, 2 or 4");
+    c.width = (int32_t)cli_int(opts, "width");
+    c.embedding = (int32_t)cli_int(opts, "embedding");
+    if (cli_is_set(opts, "pools") && !parse_pools(cli_str(opts, "pools"), c.pools))
+        return cli_usage_error(cmd, "--pools expects up to %d factors 2..8 separated by commas, got '%s'", FL_DAE_MAX_POOLS,
+                               cli_str(opts, "pools"));
+    c.epochs = (int32_t)cli_int(opts, "epochs");
+    c.batch = (int32_t)cli_int(opts, "batch");
+    c.lr = (float)cli_float(opts, "lr");
+    c.cyclic = cli_flag(opts, "cyclic");
+    c.max_lr = (float)cli_float(opts, "max-lr");
+    c.step_size_up = (int32_t)cli_int(opts, "step-size");
+    c.l1 = (float)cli_float(opts, "l1");
+    c.contrastive = (float)cli_float(opts, "contrastive");
+    c.divergence = (float)cli_float(opts, "divergence");
+    const int64_t se = cli_int(opts, "schedule-epoch");
+    c.schedule_epoch = se > 0 ? (int32_t)(se - 1) : 0;
+    if (se == 1) return cli_usage_error(cmd, "--schedule-epoch 1 would replace the weights from the start: give the weights directly");
+    c.l1_after = cli_is_set(opts, "l1-after") ? (float)cli_float(opts, "l1-after") : c.l1;
+    c.contrastive_after = cli_is_set(opts, "contrastive-after") ? (float)cli_float(opts, "contrastive-after") : c.contrastive;
+    c.divergence_after = cli_is_set(opts, "divergence-after") ? (float)cli_float(opts, "divergence-after") : c.divergence;
+    if (!se && (cli_is_set(opts, "l1-after") || cli_is_set(opts, "contrastive-after") || cli_is_set(opts, "divergence-after")))
+        return cli_usage_error(cmd, "the --*-after weights need --schedule-epoch N");
+    c.scan_stride = (int32_t)cli_int(opts, "stride");
+    c.fraction = (float)cli_float(opts, "fraction");
+    c.seed = (uint64_t)cli_int(opts, "seed");
+    fl_ctx *ctx = cli_ctx_new(opts);
+    if (!ctx) return CLI_EXIT_FAIL;
+    fl_stem4d *src = NULL;
+    fl_dae *m = NULL;
+    if ((rc = open_source(cmd, opts, ctx, &src))) goto done;
+    fl_stem4d_info info;
+    fl_stem4d_get_info(src, &info);
+    if (info.det_w < c.bin || info.det_h < c.bin) {
+        rc = cli_usage_error(cmd, "--bin %d is larger than the %lld x %lld detector", c.bin, (long long)info.det_w,
+                             (long long)info.det_h);
+        goto done;
+    }
+    c.pattern_w = (int32_t)(info.det_w / c.bin);
+    c.pattern_h = (int32_t)(info.det_h / c.bin);
+    if (fl_dae_create(ctx, &c, &m)) {
+        rc = cli_engine_error(ctx);
+        goto done;
+    }
+    if (cli_mkdirs(out)) {
+        rc = CLI_EXIT_FAIL;
+        goto done;
+    }
+    fl_dae_report rep;
+    fl_status st = fl_dae_train(ctx, m, src, &rep);
+    if (st == FL_ECANCELLED && rep.epochs_run > 0) {
+        fprintf(stderr, "ferrolens: training cancelled after %d epochs; writing the best model so far\n", rep.epochs_run);
+        fl_ctx_clear_error(ctx);
+        st = FL_OK;
+    }
+    char path[CLI_PATH_MAX];
+    if (!st && cli_path_join(path, sizeof path, out, "model.safetensors")) st = fl_fail(ctx, FL_EINVAL, "output path too long");
+    if (!st) st = fl_dae_save(ctx, m, path);
+    if (st) {
+        rc = cli_engine_error(ctx);
+        goto done;
+    }
+    if ((rc = write_loss_csv(out, m))) goto done;
+    rc = finish(cmd, opts, ctx, src, m, &rep, out);
+done:
+    fl_dae_free(m);
+    fl_stem4d_close(src);
+    fl_ctx_free(ctx);
+    return rc;
+}
+
+static int action_apply(int argc, char **argv)
+{
+    const char *cmd = "diffraction-ae apply";
+    cli_option opts[] = {DAE_SOURCE_OPTS, CLI_OPT_MODEL, CLI_OPT_END};
+    int rc = cli_parse(cmd, opts, argc, argv);
+    if (rc == CLI_HELP) {
+        cli_print_help(stdout, cmd,
+                       "Embedding maps and virtual-aperture patterns of every scan position with a trained diffraction\n"
+                       "autoencoder (its detector binning is applied).\n" DAE_SOURCE_HELP,
+                       opts, DAE_OUTPUTS);
+        return CLI_EXIT_OK;
+    }
+    if (rc) return rc;
+    const char *out = cli_str(opts, "out"), *model = cli_str(opts, "model");
+    if (!out) return cli_usage_error(cmd, "--out DIR is required");
+    if (!model) return cli_usage_error(cmd, "--model FILE is required");
+    fl_ctx *ctx = cli_ctx_new(opts);
+    if (!ctx) return CLI_EXIT_FAIL;
+    fl_stem4d *src = NULL;
+    fl_dae *m = NULL;
+    if (fl_dae_load(ctx, model, &m)) {
+        rc = cli_engine_error(ctx);
+        goto done;
+    }
+    if ((rc = open_source(cmd, opts, ctx, &src))) goto done;
+    if (cli_mkdirs(out)) {
+        rc = CLI_EXIT_FAIL;
+        goto done;
+    }
+    rc = finish(cmd, opts, ctx, src, m, NULL, out);
+done:
+    fl_dae_free(m);
+    fl_stem4d_close(src);
+    fl_ctx_free(ctx);
+    return rc;
+}
+
+int cmd_diffraction_ae(int argc, char **argv)
+{
+    static const char *names[] = {"train", "apply", NULL};
+    if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+        FILE *f = argc < 1 ? stderr : stdout;
+        fprintf(f, "Usage: ferrolens diffraction-ae <action> [options]\n\n4D-STEM diffraction autoencoder (Ludacka et al. "
+                   "2024).\n\nActions:\n  train      train on a data set, write model, embedding, apertures\n"
+                   "  apply      embedding and apertures with a trained model\n\n'ferrolens diffraction-ae <action> --help' "
+                   "for the options.\n");
+        return argc < 1 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[0], "train")) return action_train(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "apply")) return action_apply(argc - 1, argv + 1);
+    const char *s = cli_best_match(argv[0], names);
+    if (s) return cli_usage_error("diffraction-ae", "unknown action '%s' (did you mean '%s'?)", argv[0], s);
+    return cli_usage_error("diffraction-ae", "unknown action '%s' (train, apply)", argv[0]);
+}
