@@ -51,6 +51,7 @@ static void gradcheck_eps(const char *name, builder_fn build, int64_t N, int64_t
     fl_ctx_set_threads(ctx, 2);
     fl_graph *g = fl_graph_new(ctx, N, 1);
     fl_node x = fl_g_input(g, C, H, W);
+    fl_graph_want_input_grad(g, x);
     fl_node y = build(g, x);
     cr_assert(y >= 0, "%s: build failed: %s", name, fl_ctx_message(ctx));
     cr_assert_eq(fl_graph_finalize(g), FL_OK, "%s: %s", name, fl_ctx_message(ctx));

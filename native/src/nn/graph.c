@@ -186,8 +186,7 @@ static fl_node g_emit(fl_graph *g, g_op *o, int64_t C, int64_t H, int64_t W)
     o->out = y;
     int ng = 0;
     for (int i = 0; i < o->nin; i++) ng |= g->nodes[o->in[i]].needs_grad;
-    /* graph inputs of training graphs get gradients too: cheap, and lets tests check dX of every op */
-    g->nodes[y].needs_grad = ng || o->w >= 0 || o->b >= 0 || (o->kind == OP_INPUT && g->training);
+    g->nodes[y].needs_grad = ng || o->w >= 0 || o->b >= 0;
     for (int i = 0; i < o->nin; i++) g->nodes[o->in[i]].last_use = g->nops;
     g->nops++;
     return y;
@@ -392,6 +391,12 @@ fl_node fl_g_reshape(fl_graph *g, fl_node x, int64_t C, int64_t H, int64_t W)
     g_op *o = g_new_op(g, OP_RESHAPE, 1, &x);
     if (!o) return -1;
     return g_emit(g, o, C, H, W);
+}
+
+void fl_graph_want_input_grad(fl_graph *g, fl_node x)
+{
+    if (x >= 0 && x < g->nnodes && g->training && !g->finalized && g->ops[g->nodes[x].producer].kind == OP_INPUT)
+        g->nodes[x].needs_grad = 1;
 }
 
 void fl_graph_keep(fl_graph *g, fl_node x)

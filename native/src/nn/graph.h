@@ -60,6 +60,10 @@ fl_node fl_g_concat(fl_graph *g, int n, const fl_node *xs);                     
  * later are kept anyway); only inference graphs reuse buffers. */
 void fl_graph_keep(fl_graph *g, fl_node x);
 
+/* Training graphs: also compute d(loss)/d(input) for this input (off by default: the first layer's
+ * input gradient is wasted work in training). Call right after fl_g_input. */
+void fl_graph_want_input_grad(fl_graph *g, fl_node x);
+
 /* Allocates parameters, optimiser state and activations; fails (budget, memory, an earlier build
  * error) with the message in ctx. */
 fl_status fl_graph_finalize(fl_graph *g);
