@@ -180,6 +180,7 @@ static fl_node build_decoder(fl_graph *g, const fl_dae *m, fl_node *input)
 {
     const fl_dae_config *c = &m->cfg;
     fl_node z = fl_g_input(g, c->embedding, 1, 1);
+    fl_graph_want_input_grad(g, z); /* the encoder trains through the decoder input */
     *input = z;
     fl_node h = fl_g_linear(g, z, "fc_dec", m->bh * m->bw);
     h = fl_g_reshape(g, h, 1, m->bh, m->bw);

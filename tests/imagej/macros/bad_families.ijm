@@ -56,6 +56,16 @@ if (c == "pca_rgb") {
 } else if (c == "segment_no_model") {
   newImage("input", "32-bit ramp", 32, 32, 1);
   cmd = "Segment Walls..."; opts = "model=[" + out + "/no_such_walls.safetensors]";
+} else if (c == "train_mask_size") {
+  newImage("mask", "8-bit black", 32, 64, 1); makeRectangle(10, 0, 3, 64); run("Set...", "value=255"); run("Select None");
+  newImage("input", "32-bit ramp", 64, 64, 1);
+  cmd = "Train Wall Ensemble..."; opts = "images=[input] masks=[mask] members=1 filters=4 iterations=2 patch=32 output=[" + out + "/w.safetensors]";
+} else if (c == "live_no_simulate") {
+  newImage("input", "32-bit ramp", 32, 32, 1);
+  cmd = "Live Segmentation..."; opts = "model=[" + out + "/no_such_walls.safetensors]";
+} else if (c == "dae_pools") {
+  open(stacks + "stem4d.tif"); rename("input");
+  cmd = "Diffraction Autoencoder Train..."; opts = "width=4 embedding=4 epochs=1 output=[" + out + "/d.safetensors] threads=1";
 } else { print("TEST FAIL unknown case " + c); exit; }
 selectImage("input");
 id = getImageID(); n0 = nSlices; before = pixelSum();

@@ -1,7 +1,7 @@
 // ctest ij_family_<group>: one group of the family 2-5 commands on a small synthetic input from sample-stacks/
 // (made by `ferrolens synth ...`, see sample-stacks/README.md): the output windows must exist with the right
 // sizes and plausible values, and the input pixels must not change. Sentinels RESULT / DONE / TEST FAIL.
-// Argument: group:repo_dir:out_dir with group decompose | latent | loops | stem.
+// Argument: group:repo_dir:out_dir with group decompose | latent | loops | stem | walls | walls_model | dae.
 a = split(getArgument(), ":");
 g = a[0]; repo = a[1]; out = a[2];
 File.makeDirectory(out);
@@ -132,5 +132,68 @@ if (g == "decompose") {
   rows("img wall points", xs.length);
   selectImage("img"); run("Select None");
   unchanged("img", before);
+} else if (g == "walls_model") {
+  // Train (titles; masks 0/1 are normalised to 0/255), Segment with the new model, Re-train (folder), Live
+  open(stacks + "pfm_walls_train_mask.tif");
+  open(stacks + "pfm_walls_train.tif"); before = pixelSum();
+  model = out + "/walls.safetensors"; model2 = out + "/walls2.safetensors";
+  if (File.exists(model)) File.delete(model);
+  if (File.exists(model2)) File.delete(model2);
+  run("Train Wall Ensemble...", "images=[pfm_walls_train.tif] masks=[pfm_walls_train_mask.tif] members=2 filters=4 iterations=20 patch=32 batch=4 seed=1 output=[" + model + "] threads=1");
+  if (!File.exists(model) || File.length(model) < 1000) fail("no model file " + model);
+  if (!isOpen("pfm_walls_train wall loss")) fail("no wall loss plot");
+  print("RESULT model " + File.length(model) + " bytes");
+  selectImage("pfm_walls_train.tif");
+  run("Segment Walls...", "model=[" + model + "] threshold=0.5 threads=1");
+  dims("pfm_walls_train wall probability", 128, 128, 8);
+  getStatistics(area, mean, min, max);
+  for (z = 1; z <= nSlices; z++) { setSlice(z); getStatistics(area, m, mn, mx); if (mn < 0 || mx > 1) fail("probability " + mn + ".." + mx + " outside 0..1"); }
+  // re-train from a folder <name>.tif + <name>_mask.tif
+  dir = out + "/pairs"; File.makeDirectory(dir);
+  open(stacks + "pfm_walls_test.tif"); saveAs("Tiff", dir + "/a.tif"); close();
+  open(stacks + "pfm_walls_test_mask.tif"); saveAs("Tiff", dir + "/a_mask.tif"); close();
+  run("Re-train Wall Ensemble...", "model=[" + model + "] folder=[" + dir + "] iterations=5 output=[" + model2 + "] threads=1");
+  if (!File.exists(model2)) fail("no re-trained model");
+  if (File.length(model2) != File.length(model)) fail("re-trained model has " + File.length(model2) + " bytes, expected " + File.length(model));
+  if (!isOpen("pairs wall retrain loss")) fail("no retrain loss plot");
+  print("RESULT retrained model");
+  // live replay of one scan: the live maps must equal the full recompute
+  open(stacks + "pfm_walls_test.tif"); rename("scan");
+  run("Live Segmentation...", "model=[" + model2 + "] simulate threshold=0.5 threads=1");
+  dims("scan live wall probability", 128, 128, 1);
+  getStatistics(area, mean, min, max);
+  if (min < 0 || max > 1) fail("live probability " + min + ".." + max);
+  dims("scan live wall uncertainty", 128, 128, 1);
+  dims("scan live wall mask", 128, 128, 1);
+  rows("scan live timing", 128);
+  // the final live map must equal an independent full segmentation of the same scan (Segment Walls)
+  selectImage("scan"); run("Duplicate...", "title=scan1"); run("Select None");
+  run("Segment Walls...", "model=[" + model2 + "] threshold=0.5 threads=1");
+  imageCalculator("Difference create 32-bit", "scan live wall probability", "scan1 wall probability");
+  getStatistics(area, mean, min, max);
+  if (max > 1e-5) fail("live probability differs from Segment Walls by up to " + max);
+  print("RESULT live == full segmentation (max difference " + max + ")");
+  unchanged("pfm_walls_train.tif", before);
+} else if (g == "dae") {
+  open(stacks + "stem4d.tif"); before = pixelSum();
+  k = getWidth(); Stack.getDimensions(w, h, c, sx, sy);
+  model = out + "/dae.safetensors";
+  if (File.exists(model)) File.delete(model);
+  run("Diffraction Autoencoder Train...", "width=4 embedding=4 pools=3 epochs=2 batch=32 stride=2 seed=1 output=[" + model + "] threads=1");
+  if (!File.exists(model)) fail("no model file " + model);
+  dims("stem4d embedding", sx, sy, 4);
+  setSlice(1); l = getInfo("slice.label");
+  if (!startsWith(l, "channel 1")) fail("embedding label '" + l + "'");
+  s1 = pixelSum();
+  dims("stem4d apertures", k, k, 4);
+  if (!isOpen("stem4d diffraction loss")) fail("no loss plot");
+  close("stem4d embedding"); close("stem4d apertures");
+  selectImage("stem4d.tif");
+  run("Diffraction Autoencoder Apply...", "model=[" + model + "] threads=1");
+  dims("stem4d embedding", sx, sy, 4);
+  s2 = pixelSum();
+  if (s1 != s2) fail("apply embedding " + s2 + " differs from the training embedding " + s1);
+  print("RESULT apply reproduces the training embedding " + s1);
+  unchanged("stem4d.tif", before);
 } else fail("unknown group " + g);
 print("DONE family " + g);
