@@ -128,7 +128,7 @@ endif()
 
 # ---- families 2-5 menu commands (thin commands over the in-process CLI) --------------------------------
 if(FL_XVFB)
-  foreach(g decompose latent loops stem walls walls_model dae)
+  foreach(g decompose latent loops stem walls walls_model dae im2spec)
     add_test(NAME ij_family_${g} COMMAND ${FL_IJ_RUN} 120 ${FL_IJ_MACROS}/families.ijm
              "${g}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/family_${g}")
     set_tests_properties(ij_family_${g} PROPERTIES
@@ -138,7 +138,7 @@ if(FL_XVFB)
   endforeach()
   foreach(c pca_rgb pca_single gmm_size stem_single vdf_annulus compare_sizes compare_empty loops_nan
             label_rect mask_no_labels points_sizes segment_no_model
-            train_mask_size live_no_simulate dae_pools)
+            train_mask_size live_no_simulate dae_pools im2spec_size)
     add_test(NAME ij_bad_family_${c} COMMAND ${FL_IJ_RUN} 120 ${FL_IJ_MACROS}/bad_families.ijm
              "${c}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/bad_family_${c}")
     set_tests_properties(ij_bad_family_${c} PROPERTIES

@@ -66,6 +66,10 @@ if (c == "pca_rgb") {
 } else if (c == "dae_pools") {
   open(stacks + "stem4d.tif"); rename("input");
   cmd = "Diffraction Autoencoder Train..."; opts = "width=4 embedding=4 epochs=1 output=[" + out + "/d.safetensors] threads=1";
+} else if (c == "im2spec_size") {
+  newImage("structure", "32-bit ramp", 48, 64, 1);
+  open(stacks + "loops_grid.tif"); rename("input");
+  cmd = "im2spec Train..."; opts = "structure=[structure] grid=[input] latent=2 filters=4 epochs=1 output=[" + out + "/i.safetensors]";
 } else { print("TEST FAIL unknown case " + c); exit; }
 selectImage("input");
 id = getImageID(); n0 = nSlices; before = pixelSum();

@@ -1,7 +1,7 @@
 // ctest ij_family_<group>: one group of the family 2-5 commands on a small synthetic input from sample-stacks/
 // (made by `ferrolens synth ...`, see sample-stacks/README.md): the output windows must exist with the right
 // sizes and plausible values, and the input pixels must not change. Sentinels RESULT / DONE / TEST FAIL.
-// Argument: group:repo_dir:out_dir with group decompose | latent | loops | stem | walls | walls_model | dae.
+// Argument: group:repo_dir:out_dir with group decompose | latent | loops | stem | walls | walls_model | dae | im2spec.
 a = split(getArgument(), ":");
 g = a[0]; repo = a[1]; out = a[2];
 File.makeDirectory(out);
@@ -25,6 +25,11 @@ function rows(title, n) {
   k = Table.size(title);
   if (k != n) fail("table '" + title + "' has " + k + " rows, expected " + n);
   print("RESULT table " + title + " " + n + " rows");
+}
+function regionCounts() {   // counts of train region values 0, 1, 2 of the current image
+  r = newArray(0, 0, 0);
+  for (y = 0; y < getHeight(); y++) for (x = 0; x < getWidth(); x++) { v = getPixel(x, y); if (v >= 0 && v <= 2) r[v] = r[v] + 1; }
+  return r;
 }
 function unchanged(title, before) {
   selectImage(title);
@@ -195,5 +200,49 @@ if (g == "decompose") {
   if (s1 != s2) fail("apply embedding " + s2 + " differs from the training embedding " + s1);
   print("RESULT apply reproduces the training embedding " + s1);
   unchanged("stem4d.tif", before);
+} else if (g == "im2spec") {
+  open(stacks + "loops_grid.tif"); before = pixelSum();
+  open(stacks + "loops_structure.tif"); sbefore = pixelSum();
+  model = out + "/im2spec.safetensors"; smodel = out + "/spec2im.safetensors";
+  if (File.exists(model)) File.delete(model);
+  if (File.exists(smodel)) File.delete(smodel);
+  // im2spec: the rectangle on the structure image is the training region (patch centres)
+  makeRectangle(4, 4, 20, 40);
+  run("im2spec Train...", "structure=[loops_structure.tif] grid=[loops_grid.tif] patch=8 latent=2 filters=4 epochs=3 batch=16 seed=1 output=[" + model + "] threads=1");
+  if (!File.exists(model)) fail("no model file " + model);
+  dims("loops_structure predicted", 64, 64, 64);
+  dims("loops_structure latent", 64, 64, 2);
+  s1 = pixelSum();
+  dims("loops_structure errors", 64, 64, 3);
+  dims("loops_structure train region", 64, 64, 1);
+  counts = regionCounts();
+  if (counts[1] != 20 * 40) fail(counts[1] + " training pixels, expected the 20 x 40 rectangle");
+  print("RESULT train region = rectangle (" + counts[1] + " px, test " + counts[2] + ")");
+  if (!isOpen("loops_structure loss")) fail("no loss plot");
+  close("loops_structure *");
+  run("im2spec Apply...", "model=[" + model + "] structure=[loops_structure.tif] grid=[loops_grid.tif] threads=1");
+  dims("loops_structure latent", 64, 64, 2);
+  s2 = pixelSum();
+  if (s1 != s2) fail("apply latent " + s2 + " differs from the training latent " + s1);
+  dims("loops_structure errors", 64, 64, 3);
+  print("RESULT im2spec apply reproduces the training latent " + s1);
+  // spec2im without a rectangle: left 75 % of the usable columns
+  selectImage("loops_structure.tif"); run("Select None");
+  run("spec2im Train...", "structure=[loops_structure.tif] grid=[loops_grid.tif] patch=8 latent=2 filters=4 epochs=2 batch=16 train_fraction=0.75 seed=1 output=[" + smodel + "] threads=1");
+  if (!File.exists(smodel)) fail("no model file " + smodel);
+  dims("loops_grid predicted", 64 * 8, 64 * 8, 1);
+  dims("loops_grid latent", 64, 64, 2);
+  dims("loops_grid train region", 64, 64, 1);
+  counts = regionCounts();
+  if (counts[1] == 0 || counts[2] == 0 || counts[1] < 2 * counts[2]) fail("train/test pixels " + counts[1] + "/" + counts[2] + " for a 0.75 split");
+  if (getPixel(10, 32) != 1 || getPixel(55, 32) != 2) fail("train region (10,32)=" + getPixel(10, 32) + " (55,32)=" + getPixel(55, 32));
+  if (!isOpen("loops_grid loss")) fail("no spec2im loss plot");
+  close("loops_grid *");
+  run("spec2im Apply...", "model=[" + smodel + "] grid=[loops_grid.tif] threads=1");
+  dims("loops_grid predicted", 64 * 8, 64 * 8, 1);
+  if (isOpen("loops_grid errors")) fail("errors without the true structure");
+  print("RESULT spec2im apply");
+  unchanged("loops_structure.tif", sbefore);
+  unchanged("loops_grid.tif", before);
 } else fail("unknown group " + g);
 print("DONE family " + g);
