@@ -563,6 +563,72 @@ static fl_status read_ij_labels(fl_ctx *ctx, TIFF *tif, fl_image *img)
     return FL_OK;
 }
 
+/* Largest compression ratio accepted when checking a compressed page against the file size: zstd's
+ * RLE blocks and LERC reach a few 10^4 on constant data; 2^20 leaves a margin and still refuses a
+ * 100-byte file that claims gigabytes. */
+#define FL_TIFF_MAX_RATIO ((uint64_t)1 << 20)
+
+/* Before anything is allocated: the pixel data the pages claim must be able to fit in the file.
+ * An uncompressed page needs w*h*bytes per sample bytes in the file; a compressed one at least that
+ * divided by FL_TIFF_MAX_RATIO. Walks every directory (cheap: the tags only) and goes back to the
+ * first one. `contiguous` (ImageJ's single-IFD layout) needs all `npages` planes after the first
+ * strip offset. */
+static fl_status check_claim_fits(fl_ctx *ctx, TIFF *tif, const char *path, const page_fmt *pf0, int contiguous,
+                                  int64_t npages, tiff_msg *msg)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) return fl_fail(ctx, FL_EIO, "cannot read the size of '%s': %s", path, strerror(errno));
+    const uint64_t fsize = (uint64_t)sb.st_size;
+    const uint64_t page0 = (uint64_t)pf0->w * pf0->h * pf0->sample_bytes; /* < 2^32 * 2^32 * 8: may wrap */
+    int wraps = pf0->w && (uint64_t)pf0->h * pf0->sample_bytes > UINT64_MAX / pf0->w;
+    if (contiguous) {
+        uint64_t off = TIFFGetStrileOffset(tif, 0);
+        if (wraps || page0 > UINT64_MAX / (uint64_t)npages || page0 * (uint64_t)npages > fsize ||
+            off > fsize - page0 * (uint64_t)npages)
+            return fl_fail(ctx, FL_EFORMAT,
+                           "'%s' is truncated or damaged: its ImageJ description announces %lld images of %u x %u "
+                           "pixels (%.4g MB), but the file holds only %llu bytes",
+                           path, (long long)npages, pf0->w, pf0->h, (double)pf0->w * pf0->h * pf0->sample_bytes * npages / 1e6,
+                           (unsigned long long)fsize);
+        return FL_OK;
+    }
+    double claimed = 0; /* MB, for the message */
+    uint64_t need = 0;  /* lower bound of the bytes the pages occupy */
+    int failed = 0;
+    for (int64_t p = 0; p < npages; p++) {
+        page_fmt pf = *pf0;
+        if (p > 0) {
+            msg->have = 0;
+            if (!TIFFReadDirectory(tif)) break; /* reported by the reading loop */
+            uint32_t w = 0, h = 0;
+            uint16_t bps = 1;
+            if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h)) break;
+            TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
+            pf.w = w;
+            pf.h = h;
+            pf.sample_bytes = bps >= 8 ? bps / 8u : 1u;
+        }
+        uint16_t comp = COMPRESSION_NONE;
+        TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
+        double bytes = (double)pf.w * (double)pf.h * (double)pf.sample_bytes;
+        claimed += bytes / 1e6;
+        double lower = comp == COMPRESSION_NONE ? bytes : bytes / (double)FL_TIFF_MAX_RATIO;
+        if ((double)need + lower > (double)fsize) failed = 1;
+        else need += (uint64_t)lower;
+        if (failed) break;
+    }
+    if (npages > 1 && !TIFFSetDirectory(tif, 0))
+        return fl_fail(ctx, FL_EFORMAT, "'%s': cannot go back to the first page: %s", path,
+                       msg->have ? msg->text : "damaged directory chain");
+    if (failed)
+        return fl_fail(ctx, FL_EFORMAT,
+                       "'%s' is truncated or damaged: its pages claim %.4g MB of pixel data (%lld pages, the first "
+                       "%u x %u pixels of %u bytes), which cannot fit in a file of %llu bytes",
+                       path, claimed, (long long)npages, pf0->w, pf0->h, (unsigned)pf0->sample_bytes,
+                       (unsigned long long)fsize);
+    return FL_OK;
+}
+
 static fl_status sniff(fl_ctx *ctx, const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -646,6 +712,7 @@ fl_status fl_tiff_read(fl_ctx *ctx, const char *path, fl_image *out)
         }
     }
     size_t bytes;
+    if ((st = check_claim_fits(ctx, tif, path, &pf0, contiguous, npages, &msg)) != FL_OK) goto fail;
     if ((st = image_size(ctx, pf0.w, pf0.h, c, z, t, &bytes)) != FL_OK) goto fail;
     if ((st = fl_check_budget(ctx, bytes, "reading the TIFF file")) != FL_OK) goto fail;
     if ((st = fl_image_alloc(ctx, out, pf0.w, pf0.h, c, z, t)) != FL_OK) goto fail;

@@ -704,6 +704,16 @@ static void im2col(const fl_graph *g, const g_op *o, const g_node *in, const g_n
                     continue;
                 }
                 const float *s = src + iy * W;
+                if (o->stride == 1) {
+                    /* ix = ox + off: zeros, one contiguous copy, zeros */
+                    const int64_t off = kj * o->dw - o->pw;
+                    int64_t lo = off < 0 ? -off : 0, hi = W - off < Wo ? W - off : Wo;
+                    if (hi < lo) hi = lo;
+                    for (int64_t ox = 0; ox < lo && ox < Wo; ox++) d[ox] = 0.f;
+                    if (hi > lo) memcpy(d + lo, s + lo + off, (size_t)(hi - lo) * sizeof(float));
+                    for (int64_t ox = hi > lo ? hi : lo; ox < Wo; ox++) d[ox] = 0.f;
+                    continue;
+                }
                 for (int64_t ox = 0; ox < Wo; ox++) {
                     const int64_t ix = ox * o->stride - o->pw + kj * o->dw;
                     d[ox] = ix >= 0 && ix < W ? s[ix] : 0.f;
@@ -731,6 +741,12 @@ static void col2im(const fl_graph *g, const g_op *o, const g_node *in, const g_n
                     if (iy < 0 || iy >= H) continue;
                     const float *s = s0 + ((n - n0) * Ho + oy) * Wo;
                     float *d = dst + iy * W;
+                    if (o->stride == 1) {
+                        const int64_t off = kj * o->dw - o->pw;
+                        const int64_t lo = off < 0 ? -off : 0, hi = W - off < Wo ? W - off : Wo;
+                        for (int64_t ox = lo; ox < hi; ox++) d[ox + off] += s[ox];
+                        continue;
+                    }
                     for (int64_t ox = 0; ox < Wo; ox++) {
                         const int64_t ix = ox * o->stride - o->pw + kj * o->dw;
                         if (ix >= 0 && ix < W) d[ix] += s[ox];

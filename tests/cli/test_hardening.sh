@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# CLI hardening (issue 6): size-bomb TIFFs with no memory budget, NaN/Inf pixels, 1-slice stacks and a
+# model of another family for every apply command. Every case: exit 1, one "ferrolens: error:" sentence
+# with the expected words, no output file. No python needed (NaN/Inf are patched in with dd).
+# usage: test_hardening.sh FERROLENS_BINARY SCRATCH_DIR   (exit 0 pass, 1 fail, 77 skip)
+set -u
+BIN=${1:?usage: test_hardening.sh ferrolens-binary scratch-dir}
+DIR=${2:?usage: test_hardening.sh ferrolens-binary scratch-dir}
+[ -x "$BIN" ] || { echo "SKIP: $BIN is not executable"; exit 77; }
+for g in "synth iv-grid" "synth pfm-walls" "spectral-ae train" "walls train" "im2spec apply" "diffraction-ae apply" \
+         "decompose pca" "loops descriptors"; do
+    "$BIN" $g --help >/dev/null 2>&1 || { echo "SKIP: '$g' not in this build"; exit 77; }
+done
+REG="$(cd "$(dirname "$0")/../fuzz/regressions/tiff" && pwd)"
+rm -rf "$DIR"
+mkdir -p "$DIR" || exit 1
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+n=0
+# expect_error "words" ARGS...: exit 1, the words in the error line, nothing written to --out DIR/eN
+expect_error() {
+    local want=$1; shift
+    n=$((n + 1))
+    local out="$DIR/e$n"
+    "$BIN" "$@" --out "$out" --threads 1 >"$DIR/e$n.out" 2>"$DIR/e$n.err"
+    local rc=$?
+    [ $rc -eq 1 ] || fail "[$*] exited $rc, expected 1: $(cat "$DIR/e$n.err")"
+    grep -q "^ferrolens: error: .*$want" "$DIR/e$n.err" || fail "[$*] message lacks '$want': $(cat "$DIR/e$n.err")"
+    [ "$(grep -c . "$DIR/e$n.err")" -eq 1 ] || fail "[$*] more than one line on stderr: $(cat "$DIR/e$n.err")"
+    if [ -d "$out" ] && [ -n "$(ls -A "$out")" ]; then fail "[$*] wrote into --out: $(ls "$out")"; fi
+}
+
+# --- TIFF size bombs: refused from the file size, with --memory 0 (no budget) ------------------------------
+for f in contiguous-60000x60000x1000-f32-in-200-bytes.tif deflate-60000x60000-f32-in-150-bytes.tif \
+         three-pages-60000x60000-f32-uncompressed.tif; do
+    expect_error "truncated or damaged" decompose pca --input "$REG/$f" --memory 0
+    expect_error "60000 x 60000" spectral-ae train --input "$REG/$f" --memory 0
+done
+
+# --- data and two models of different families ----------------------------------------------------------
+"$BIN" synth iv-grid --out "$DIR/iv" --width 8 --height 8 --points 16 --seed 2 >/dev/null 2>&1 || fail "synth iv-grid"
+"$BIN" synth pfm-walls --out "$DIR/syn" --size 48 --count 1 --test-count 1 --ood-count 1 --seed 3 >/dev/null 2>&1 ||
+    fail "synth pfm-walls"
+GRID="$DIR/iv/iv_grid.tif"
+IMG="$DIR/syn/pfm_walls_test.tif"
+"$BIN" spectral-ae train --input "$GRID" --out "$DIR/sae" --epochs 1 --hidden 4 --latent 2 --threads 1 >/dev/null 2>&1 ||
+    fail "spectral-ae train"
+"$BIN" walls train --input "$DIR/syn/pfm_walls_train.tif" --masks "$DIR/syn/pfm_walls_train_mask.tif" --out "$DIR/w" \
+    --members 1 --filters 2 --iterations 2 --patch 32 --threads 1 >/dev/null 2>&1 || fail "walls train"
+SAE="$DIR/sae/model.safetensors"
+WAL="$DIR/w/model.safetensors"
+[ -s "$SAE" ] && [ -s "$WAL" ] || { echo "FAIL: no models to test with"; exit 1; }
+
+# --- a model of another family, for every command that takes --model -------------------------------------
+expect_error "is a 'spectral-ae' model, not a ResHedNet" walls apply --model "$SAE" --input "$IMG"
+expect_error "is a 'spectral-ae' model, not a ResHedNet" walls live --model "$SAE" --input "$IMG"
+expect_error "is a 'spectral-ae' model, not a ResHedNet" walls retrain --model "$SAE" --input "$DIR/syn/pfm_walls_train.tif" \
+    --masks "$DIR/syn/pfm_walls_train_mask.tif"
+expect_error "is a 'reshednet' model, not a spectral autoencoder" spectral-ae apply --model "$WAL" --input "$GRID"
+expect_error "is a 'reshednet' model, not a spectral autoencoder" spectral-ae traverse --model "$WAL" --input "$GRID"
+expect_error "is a 'spectral-ae' model, not an im2spec or spec2im" im2spec apply --model "$SAE" --structure "$IMG"
+expect_error "is a 'reshednet' model, not an im2spec or spec2im" spec2im apply --model "$WAL" --input "$GRID"
+expect_error "is a 'spectral-ae' model, not a diffraction autoencoder" diffraction-ae apply --model "$SAE" --input "$GRID"
+expect_error "is a 'reshednet' model, not a diffraction autoencoder" diffraction-ae apply --model "$WAL" --input "$GRID"
+
+# --- NaN / Inf pixels --------------------------------------------------------------------------------------
+be_u() { local v=0 b; for b in $(od -An -v -tu1 -j "$2" -N "$3" "$1"); do v=$((v * 256 + b)); done; echo "$v"; }
+strip_offset() { # first strip offset of a classic big-endian TIFF as Ferrolens and ImageJ write them
+    local f=$1 ifd cnt i
+    [ "$(od -An -c -N2 "$f" | tr -d ' ')" = "MM" ] || return 1
+    ifd=$(be_u "$f" 4 4); cnt=$(be_u "$f" "$ifd" 2)
+    for ((i = 0; i < cnt; i++)); do
+        if [ "$(be_u "$f" $((ifd + 2 + 12 * i)) 2)" -eq 273 ]; then be_u "$f" $((ifd + 10 + 12 * i)) 4; return 0; fi
+    done
+    return 1
+}
+put_bad() { # put_bad FILE PIXEL nan|inf
+    local off; off=$(strip_offset "$1") || { fail "cannot find the pixel data of $1"; return 1; }
+    if [ "$3" = inf ]; then printf '\177\200\000\000'; else printf '\177\300\000\000'; fi |
+        dd of="$1" bs=1 seek=$((off + 4 * $2)) conv=notrunc status=none
+}
+for kind in nan inf; do
+    cp "$GRID" "$DIR/grid_$kind.tif" && put_bad "$DIR/grid_$kind.tif" 8 $kind   # x=0, y=1 of plane 1
+    cp "$IMG" "$DIR/img_$kind.tif" && put_bad "$DIR/img_$kind.tif" 50 $kind     # x=2, y=1 of a 48-wide image
+    for cmd in "spectral-ae apply --model $SAE" "spectral-ae train --epochs 1" "decompose pca" "decompose nmf" \
+               "loops descriptors"; do
+        expect_error "1 NaN/Inf pixel (first at x=0, y=1, slice 1)" $cmd --input "$DIR/grid_$kind.tif"
+    done
+    expect_error "NaN or infinity at pixel (2, 1)" walls apply --model "$WAL" --input "$DIR/img_$kind.tif"
+done
+# the original files are untouched by all of this
+cmp -s "$GRID" "$DIR/grid_nan.tif" && fail "the NaN patch did not change the copy"
+
+# --- a single plane where a grid of curves is needed ------------------------------------------------------
+for cmd in "spectral-ae apply --model $SAE" "spectral-ae train --epochs 1" "decompose pca" "decompose nmf" \
+           "loops descriptors"; do
+    expect_error "single plane; a grid of curves needs" $cmd --input "$IMG"
+done
+
+echo "$n bad-input cases checked"
+if [ $fails -ne 0 ]; then echo "$fails failure(s)"; exit 1; fi
+echo "PASS"
