@@ -1,6 +1,6 @@
 /* bench_conv: GFLOP/s of the graph's convolutions (im2col + fl_gemm_parallel) forward and backward
  * for the layer shapes of the three convolutional families. Best of 3.
- * Usage: bench_conv [--threads T]
+ * Usage: bench_conv [--threads T]   (T = 1 is timed in process CPU time, so a busy machine does not skew it)
  * FLOP = 2 * multiply-adds of the convolution (forward); backward does twice the forward work
  * (weight and input gradients). Compare with bench_gemm's measured FMA peak of this host. */
 #include "nn/graph.h"
@@ -10,10 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+/* Process CPU time with one thread (robust on a shared machine), wall time otherwise. */
+static int use_cpu_time;
 static double now(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(use_cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -28,6 +30,7 @@ int main(int argc, char **argv)
     int threads = 2;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+    use_cpu_time = threads == 1;
     const shape shapes[] = {
         {"im2spec encoder 64->64 3x3 @8x8, batch 64", 64, 64, 8, 8, 64, 3, 1},
         {"im2spec dilated 1-D 64->64 k3 d4 @64, batch 64", 64, 64, 1, 64, 64, 3, 4},
@@ -43,6 +46,7 @@ int main(int argc, char **argv)
         fl_ctx_set_threads(ctx, threads);
         fl_graph *g = fl_graph_new(ctx, c->N, 1);
         fl_node x = fl_g_input(g, c->Cin, c->H, c->W);
+        fl_graph_want_input_grad(g, x); /* a layer inside a network: both gradients */
         fl_node y = c->H == 1 ? fl_g_conv1d(g, x, "c", c->Cout, c->k, 1, c->dil, c->dil, 1)
                               : fl_g_conv2d(g, x, "c", c->Cout, c->k, c->k, 1, c->dil, c->dil, c->dil, c->dil, 1);
         if (fl_graph_finalize(g) != FL_OK) {

@@ -87,7 +87,7 @@ expect 1 "the mask is empty" walls points --input "$DIR/o/pfm_walls_mask.tif" --
 expect 2 "exactly one of --every K and --fraction F" walls points --input "$DIR/k/mask.tif" --every 3 --fraction 0.5 --out "$DIR/x"
 expect 2 "exactly one of --every K and --fraction F" walls points --input "$DIR/k/mask.tif" --out "$DIR/x"
 expect 2 "--truth TRUTH.tif is required" walls metrics --input "$DIR/k/mask.tif"
-expect 2 "not available in this version" walls train --input a.tif
+expect 2 "--masks is required" walls train --input a.tif
 expect 2 "did you mean 'skeleton'" walls skeletn
 expect 2 "did you mean 'clean'" synth pfm-walls --out "$DIR/x" --condition claen
 expect 2 "option --size must be between 32" synth pfm-walls --out "$DIR/x" --size 8
