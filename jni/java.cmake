@@ -138,7 +138,7 @@ if(FL_XVFB)
   endforeach()
   foreach(c pca_rgb pca_single gmm_size stem_single vdf_annulus compare_sizes compare_empty loops_nan
             label_rect mask_no_labels points_sizes segment_no_model
-            train_mask_size live_no_simulate dae_pools im2spec_size)
+            train_mask_size live_no_simulate dae_pools im2spec_size heap_refusal)
     add_test(NAME ij_bad_family_${c} COMMAND ${FL_IJ_RUN} 120 ${FL_IJ_MACROS}/bad_families.ijm
              "${c}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/bad_family_${c}")
     set_tests_properties(ij_bad_family_${c} PROPERTIES

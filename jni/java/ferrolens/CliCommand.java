@@ -25,6 +25,9 @@ import java.util.Locale;
  * Progress and Esc go through the engine's progress hook; errors become one sentence (fail()).
  */
 abstract class CliCommand extends CommandBase {
+    /** Result images a command opens, in float values per input pixel (estimate for the heap check). */
+    static final int OUTPUT_FLOATS_PER_PIXEL = 4;
+
     /** A per-run scratch folder, deleted by finish(). */
     File scratch;
     final List<String> args = new ArrayList<String>();
@@ -107,6 +110,10 @@ abstract class CliCommand extends CommandBase {
      */
     String saveInput(ImagePlus imp, String name, boolean allowNaN) {
         if (imp.getBitDepth() == 24) throw fail("'" + imp.getTitle() + "' is an RGB image: convert it to 8, 16 or 32-bit first.");
+        // the copy, plus the result windows: a few float images of the input's size
+        long pixels = (long) imp.getWidth() * imp.getHeight() * imp.getStackSize();
+        requireHeap(pixels * (imp.getBitDepth() / 8) + OUTPUT_FLOATS_PER_PIXEL * 4L * pixels,
+                "Copying '" + imp.getTitle() + "' and opening the results");
         ImageStack st = imp.getStack();
         ImageStack copy = new ImageStack(imp.getWidth(), imp.getHeight());
         for (int i = 1; i <= st.getSize(); i++) {

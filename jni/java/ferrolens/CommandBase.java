@@ -87,6 +87,27 @@ abstract class CommandBase implements PlugIn {
         return fail(doing + " failed: " + e.getMessage());
     }
 
+    /**
+     * Refuses, with the numbers, when the Java heap cannot take `bytes` more (result windows are Java
+     * images; the engine's own memory is native and checked by the engine). The test hook
+     * -Dferrolens.fakeFreeMemory=BYTES pretends that only BYTES are free.
+     */
+    void requireHeap(long bytes, String what) {
+        long free = IJ.maxMemory() - IJ.currentMemory();
+        String fake = System.getProperty("ferrolens.fakeFreeMemory");
+        if (fake != null) {
+            try {
+                free = Long.parseLong(fake.trim());
+            } catch (NumberFormatException e) {
+                // ignore a malformed hook
+            }
+        }
+        if (bytes > free)
+            throw fail(String.format(Locale.ROOT, "%s needs about %.0f MB of Java memory, but ImageJ has only %.0f MB free. "
+                    + "Close some images or raise the limit in Edit>Options>Memory & Threads.", what, bytes / 1048576.0,
+                    free / 1048576.0));
+    }
+
     static int threads(int requested) {
         return requested > 0 ? requested : Math.max(1, Prefs.getThreads());
     }

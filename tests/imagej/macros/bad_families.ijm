@@ -70,6 +70,11 @@ if (c == "pca_rgb") {
   newImage("structure", "32-bit ramp", 48, 64, 1);
   open(stacks + "loops_grid.tif"); rename("input");
   cmd = "im2spec Train..."; opts = "structure=[structure] grid=[input] latent=2 filters=4 epochs=1 output=[" + out + "/i.safetensors]";
+} else if (c == "heap_refusal") {
+  // the Java-heap check: pretend only 1 MB is free (a hook read by CommandBase.requireHeap)
+  call("java.lang.System.setProperty", "ferrolens.fakeFreeMemory", "1048576");
+  open(stacks + "iv_grid.tif"); rename("input");
+  cmd = "Decompose PCA..."; opts = "components=3";
 } else { print("TEST FAIL unknown case " + c); exit; }
 selectImage("input");
 id = getImageID(); n0 = nSlices; before = pixelSum();
