@@ -1,6 +1,7 @@
 /* ferrolens stem com|vdf|compare: 4D-STEM reciprocal-space tools on a TIFF hyperstack or a raw file,
  * streamed pattern by pattern (files larger than memory work; --memory bounds the batch buffers). */
 #include "cli.h"
+#include "cli_stem.h"
 #include "fl_internal.h"
 #include "ferrolens/stem.h"
 #include "io/tiff.h"
@@ -11,38 +12,14 @@
 #include <string.h>
 
 #define STEM_SOURCE_HELP                                                                                      \
-    "Input: --input FILE (TIFF/BigTIFF hyperstack: detector pattern = image, scan x on Z, scan y on T; the\n"  \
-    "scan shape comes from the ImageJ description or --scan XxY), or --raw FILE with --detector WxH --scan XxY\n" \
-    "--dtype u8|u16|i16|u32|i32|f32|f64 [--offset BYTES] [--big] (the file size must match exactly).\n"       \
+    CLI_STEM_FILE_HELP                                                                                        \
     "--bin 2|4 sums bin x bin detector pixels (remainder rows/columns dropped); detector coordinates are\n"   \
     "always in original detector pixels."
 
 #define STEM_SOURCE_OPTS                                                                                                 \
-    {"input", CLI_STRING, "FILE", "input TIFF hyperstack", NULL, 0, 0, 0, 0, 0, NULL},                                   \
-    {"raw", CLI_STRING, "FILE", "raw input file (needs --detector, --scan, --dtype)", NULL, 0, 0, 0, 0, 0, NULL},        \
-    {"detector", CLI_STRING, "WxH", "detector size of a raw file", NULL, 0, 0, 0, 0, 0, NULL},                           \
-    {"scan", CLI_STRING, "XxY", "scan size (raw file; overrides the TIFF description)", NULL, 0, 0, 0, 0, 0, NULL},     \
-    {"dtype", CLI_STRING, "TYPE", "raw sample type: u8 u16 i16 u32 i32 f32 f64", NULL, 0, 0, 0, 0, 0, NULL},             \
-    {"offset", CLI_INT, "BYTES", "raw header bytes to skip", "0", 0, 9.2e18, 0, 0, 0, NULL},                             \
-    {"little", CLI_FLAG, NULL, "raw samples are little-endian (default)", NULL, 0, 0, 0, 0, 0, NULL},                    \
-    {"big", CLI_FLAG, NULL, "raw samples are big-endian", NULL, 0, 0, 0, 0, 0, NULL},                                   \
+    CLI_STEM_FILE_OPTS,                                                                                                  \
     {"bin", CLI_INT, "N", "detector binning 1, 2 or 4 (sum of N x N pixels)", "1", 1, 4, 0, 0, 0, NULL},                 \
     CLI_OPT_OUT, CLI_OPT_THREADS, CLI_OPT_MEMORY, CLI_OPT_JSON
-
-/* "32x24" -> a, b (both >= 1) */
-static int parse_pair(const char *s, int64_t *a, int64_t *b)
-{
-    char *end;
-    errno = 0;
-    long long x = strtoll(s, &end, 10);
-    if (errno || end == s || (*end != 'x' && *end != 'X')) return 0;
-    const char *q = end + 1;
-    long long y = strtoll(q, &end, 10);
-    if (errno || end == q || *end || x < 1 || y < 1 || x > INT32_MAX || y > INT32_MAX) return 0;
-    *a = x;
-    *b = y;
-    return 1;
-}
 
 /* "1,2.5,3" -> n numbers */
 static int parse_nums(const char *s, double *v, int n)
@@ -61,34 +38,6 @@ static int parse_nums(const char *s, double *v, int n)
         }
     }
     return 1;
-}
-
-/* Opens the source named by the options; usage errors return 2 (printed), engine errors 1. */
-static int open_source(const char *cmd, const cli_option *opts, fl_ctx *ctx, fl_stem4d **src)
-{
-    const char *in = cli_str(opts, "input"), *raw = cli_str(opts, "raw");
-    if (!in == !raw) return cli_usage_error(cmd, "give exactly one of --input FILE (TIFF) and --raw FILE");
-    int64_t sx = 0, sy = 0, dw = 0, dh = 0;
-    if (cli_is_set(opts, "scan") && !parse_pair(cli_str(opts, "scan"), &sx, &sy))
-        return cli_usage_error(cmd, "--scan expects XxY (e.g. 32x32), got '%s'", cli_str(opts, "scan"));
-    if (cli_flag(opts, "little") && cli_flag(opts, "big")) return cli_usage_error(cmd, "--little and --big exclude each other");
-    fl_status st;
-    if (in) {
-        if (cli_is_set(opts, "detector") || cli_is_set(opts, "dtype") || cli_is_set(opts, "offset") || cli_flag(opts, "big"))
-            return cli_usage_error(cmd, "--detector, --dtype, --offset and --big are for --raw files only");
-        st = fl_stem4d_open_tiff(ctx, in, sx, sy, src);
-    } else {
-        if (!cli_is_set(opts, "detector") || !parse_pair(cli_str(opts, "detector"), &dw, &dh))
-            return cli_usage_error(cmd, "--raw needs --detector WxH (e.g. 128x128)");
-        if (!sx) return cli_usage_error(cmd, "--raw needs --scan XxY (e.g. 32x32)");
-        const char *dt = cli_str(opts, "dtype");
-        if (!dt) return cli_usage_error(cmd, "--raw needs --dtype (u8, u16, i16, u32, i32, f32 or f64)");
-        int d = fl_stem_dtype_parse(dt);
-        if (d < 0) return cli_usage_error(cmd, "--dtype: unknown sample type '%s' (u8, u16, i16, u32, i32, f32, f64)", dt);
-        fl_stem_raw_params rp = {dw, dh, sx, sy, d, cli_flag(opts, "big"), (uint64_t)cli_int(opts, "offset")};
-        st = fl_stem4d_open_raw(ctx, raw, &rp, src);
-    }
-    return st ? cli_engine_error(ctx) : 0;
 }
 
 static fl_status write_planes(fl_ctx *ctx, const char *dir, const char *name, int64_t w, int64_t h, int n,
@@ -172,7 +121,7 @@ static int action_com(int argc, char **argv)
     fl_stem4d *src = NULL;
     fl_stem_com_result r;
     memset(&r, 0, sizeof r);
-    if ((rc = open_source(cmd, opts, ctx, &src))) goto done;
+    if ((rc = cli_stem_open(cmd, opts, ctx, &src))) goto done;
     if (cli_mkdirs(out)) {
         rc = CLI_EXIT_FAIL;
         goto done;
@@ -267,7 +216,7 @@ static int action_vdf(int argc, char **argv)
     fl_image mask;
     fl_image_init(&mask);
     float *img = NULL;
-    if ((rc = open_source(cmd, opts, ctx, &src))) goto done;
+    if ((rc = cli_stem_open(cmd, opts, ctx, &src))) goto done;
     fl_stem4d_info info;
     fl_stem4d_get_info(src, &info);
     fl_status st = FL_OK;
@@ -364,7 +313,7 @@ static int action_compare(int argc, char **argv)
     fl_image_init(&b);
     fl_stem_compare_result r;
     memset(&r, 0, sizeof r);
-    if ((rc = open_source(cmd, opts, ctx, &src))) goto done;
+    if ((rc = cli_stem_open(cmd, opts, ctx, &src))) goto done;
     fl_stem4d_info info;
     fl_stem4d_get_info(src, &info);
     fl_status st = read_selection(ctx, cli_str(opts, "select-a"), "--select-a", &info, &a);
