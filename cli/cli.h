@@ -129,6 +129,13 @@ void cli_json_end(cli_json *j);
 int cli_json_emit(cli_json *j, int to_stdout, const char *path);
 void cli_json_free(cli_json *j);
 
+/* The frame of a command that writes into --out: cli_command_start makes the context (cli_ctx_new),
+ * creates `out` and begins the JSON summary with "command"; NULL after a printed error.
+ * cli_command_finish reports st (when not FL_OK), else ends the summary and writes out/summary.json
+ * (and stdout with --json); frees ctx and j; returns the exit code. */
+fl_ctx *cli_command_start(const char *cmd, const cli_option *opts, const char *out, cli_json *j);
+int cli_command_finish(fl_ctx *ctx, fl_status st, cli_json *j, const cli_option *opts, const char *out);
+
 /* Running commands inside another program (the JNI glue): progress goes to the host's hook instead
  * of stderr, and the first error sentence is copied into `message`. Set per thread; NULL resets. */
 typedef struct cli_host {

@@ -449,3 +449,33 @@ int cli_json_emit(cli_json *j, int to_stdout, const char *path)
 }
 
 void cli_json_free(cli_json *j) { fl_strbuf_free(&j->b); }
+
+/* ---- the frame of a command ---------------------------------------------------------------------- */
+
+fl_ctx *cli_command_start(const char *cmd, const cli_option *opts, const char *out, cli_json *j)
+{
+    fl_ctx *ctx = cli_ctx_new(opts);
+    if (!ctx) return NULL;
+    if (cli_mkdirs(out)) {
+        fl_ctx_free(ctx);
+        return NULL;
+    }
+    cli_json_begin(j);
+    cli_json_str(j, "command", cmd);
+    return ctx;
+}
+
+int cli_command_finish(fl_ctx *ctx, fl_status st, cli_json *j, const cli_option *opts, const char *out)
+{
+    int rc = CLI_EXIT_OK;
+    if (st) rc = cli_engine_error(ctx);
+    if (!rc) {
+        char path[CLI_PATH_MAX];
+        cli_json_end(j);
+        rc = cli_path_join(path, sizeof path, out, "summary.json") ? CLI_EXIT_FAIL
+                                                                   : cli_json_emit(j, cli_flag(opts, "json"), path);
+    }
+    cli_json_free(j);
+    fl_ctx_free(ctx);
+    return rc;
+}

@@ -234,33 +234,7 @@ static fl_status write_results(fl_ctx *ctx, const fl_i2s *m, const inputs *in, c
     return st;
 }
 
-static fl_ctx *command_start(const char *cmd, const cli_option *opts, const char *out, cli_json *j)
-{
-    fl_ctx *ctx = cli_ctx_new(opts);
-    if (!ctx) return NULL;
-    if (cli_mkdirs(out)) {
-        fl_ctx_free(ctx);
-        return NULL;
-    }
-    cli_json_begin(j);
-    cli_json_str(j, "command", cmd);
-    return ctx;
-}
 
-static int finish(fl_ctx *ctx, fl_status st, cli_json *j, const cli_option *opts, const char *out)
-{
-    int rc = CLI_EXIT_OK;
-    if (st) rc = cli_engine_error(ctx);
-    if (!rc) {
-        char path[CLI_PATH_MAX];
-        cli_json_end(j);
-        rc = cli_path_join(path, sizeof path, out, "summary.json") ? CLI_EXIT_FAIL
-                                                                   : cli_json_emit(j, cli_flag(opts, "json"), path);
-    }
-    cli_json_free(j);
-    fl_ctx_free(ctx);
-    return rc;
-}
 
 static fl_status write_loss_csv(fl_ctx *ctx, const fl_i2s *m, const char *out)
 {
@@ -316,7 +290,7 @@ static int do_train(const char *cmd, int direction, int argc, char **argv)
         c.roi_x = (int32_t)v[0], c.roi_y = (int32_t)v[1], c.roi_w = (int32_t)v[2], c.roi_h = (int32_t)v[3];
     }
     cli_json j;
-    fl_ctx *ctx = command_start(cmd, train_opts, out, &j);
+    fl_ctx *ctx = cli_command_start(cmd, train_opts, out, &j);
     if (!ctx) return CLI_EXIT_FAIL;
     inputs in;
     fl_i2s *m = NULL;
@@ -348,7 +322,7 @@ static int do_train(const char *cmd, int direction, int argc, char **argv)
     }
     fl_i2s_free(m);
     inputs_free(&in);
-    return finish(ctx, st, &j, train_opts, out);
+    return cli_command_finish(ctx, st, &j, train_opts, out);
 }
 
 static int do_apply(const char *cmd, int direction, int argc, char **argv)
@@ -371,7 +345,7 @@ static int do_apply(const char *cmd, int direction, int argc, char **argv)
     if (direction == FL_I2S_IM2SPEC && !spath) return cli_usage_error(cmd, "--structure is required");
     if (direction == FL_I2S_SPEC2IM && !gpath) return cli_usage_error(cmd, "--input is required");
     cli_json j;
-    fl_ctx *ctx = command_start(cmd, apply_opts, out, &j);
+    fl_ctx *ctx = cli_command_start(cmd, apply_opts, out, &j);
     if (!ctx) return CLI_EXIT_FAIL;
     cli_json_str(&j, "model", model);
     inputs in;
@@ -392,7 +366,7 @@ static int do_apply(const char *cmd, int direction, int argc, char **argv)
     }
     fl_i2s_free(m);
     inputs_free(&in);
-    return finish(ctx, st, &j, apply_opts, out);
+    return cli_command_finish(ctx, st, &j, apply_opts, out);
 }
 
 static int dispatch(const char *group, int direction, int argc, char **argv)

@@ -245,34 +245,7 @@ static fl_status write_results(fl_ctx *ctx, const fl_sae *m, const grid *g, cons
     return st;
 }
 
-/* Context, output directory and the JSON summary every action starts with; NULL after a printed error. */
-static fl_ctx *command_start(const char *cmd, const cli_option *opts, const char *out, cli_json *j)
-{
-    fl_ctx *ctx = cli_ctx_new(opts);
-    if (!ctx) return NULL;
-    if (cli_mkdirs(out)) {
-        fl_ctx_free(ctx);
-        return NULL;
-    }
-    cli_json_begin(j);
-    cli_json_str(j, "command", cmd);
-    return ctx;
-}
 
-static int finish(fl_ctx *ctx, fl_status st, cli_json *j, const cli_option *opts, const char *out)
-{
-    int rc = CLI_EXIT_OK;
-    if (st) rc = cli_engine_error(ctx);
-    if (!rc) {
-        char path[CLI_PATH_MAX];
-        cli_json_end(j);
-        rc = cli_path_join(path, sizeof path, out, "summary.json") ? CLI_EXIT_FAIL
-                                                                   : cli_json_emit(j, cli_flag(opts, "json"), path);
-    }
-    cli_json_free(j);
-    fl_ctx_free(ctx);
-    return rc;
-}
 
 /* The defaults shown and used are the engine's (fl_sae_config_default), so the CLI, Fiji and the
  * library never disagree. */
@@ -338,7 +311,7 @@ static int sae_train(int argc, char **argv)
     c.outlier_repair = cli_flag(train_opts, "outlier-repair");
     c.seed = (uint64_t)cli_int(train_opts, "seed");
     cli_json j;
-    fl_ctx *ctx = command_start(cmd, train_opts, out, &j);
+    fl_ctx *ctx = cli_command_start(cmd, train_opts, out, &j);
     if (!ctx) return CLI_EXIT_FAIL;
     grid g;
     fl_sae *m = NULL;
@@ -364,7 +337,7 @@ static int sae_train(int argc, char **argv)
     }
     fl_sae_free(m);
     grid_free(&g);
-    return finish(ctx, st, &j, train_opts, out);
+    return cli_command_finish(ctx, st, &j, train_opts, out);
 }
 
 static int sae_apply(int argc, char **argv)
@@ -384,7 +357,7 @@ static int sae_apply(int argc, char **argv)
     int axis = parse_axis(cmd, apply_opts);
     if (others < 0 || axis < 0) return CLI_EXIT_USAGE;
     cli_json j;
-    fl_ctx *ctx = command_start(cmd, apply_opts, out, &j);
+    fl_ctx *ctx = cli_command_start(cmd, apply_opts, out, &j);
     if (!ctx) return CLI_EXIT_FAIL;
     cli_json_str(&j, "model", model);
     grid g;
@@ -399,7 +372,7 @@ static int sae_apply(int argc, char **argv)
     }
     fl_sae_free(m);
     grid_free(&g);
-    return finish(ctx, st, &j, apply_opts, out);
+    return cli_command_finish(ctx, st, &j, apply_opts, out);
 }
 
 int cmd_spectral_ae(int argc, char **argv)
