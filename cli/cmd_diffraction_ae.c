@@ -239,13 +239,22 @@ static int action_train(int argc, char **argv)
         {"divergence-after", CLI_FLOAT, "X", "divergence weight after the schedule epoch", NULL, 0, 1e6, 0, 0, 0, NULL},
         {"stride", CLI_INT, "N", "train on every N-th scan position in x and y", "1", 1, 65536, 0, 0, 0, NULL},
         {"fraction", CLI_FLOAT, "F", "then on this random fraction of them", "1", 1e-9, 1, 0, 0, 0, NULL},
+        {"normalise", CLI_FLOAT, "X", "scale every pattern to X mean counts per pixel before log(I + 1) (0: off, as the paper; "
+         "-1: automatic, the training set's mean; removes thickness/dose scaling)", "0", -1, 1e9, 0, 0, 0, NULL},
         CLI_OPT_SEED,
         CLI_OPT_END};
     int rc = cli_parse(cmd, opts, argc, argv);
     if (rc == CLI_HELP) {
         cli_print_help(stdout, cmd,
                        "Train the 4D-STEM diffraction autoencoder of Ludacka et al. (2024) on log(I + 1) patterns, then\n"
-                       "write the embedding maps and virtual-aperture patterns of every scan position.\n" DAE_SOURCE_HELP,
+                       "write the embedding maps and virtual-aperture patterns of every scan position.\n" DAE_SOURCE_HELP
+                       "\nThe defaults are the paper's (lr 3e-5, batch 32, 225+ epochs on a GPU). For short CPU runs use many\n"
+                       "small steps: --batch 8 --lr 5e-4 --epochs 20..40 --width 8..16 (--bin so that patterns are 16..64 px),\n"
+                       "and --normalise -1 when a thickness or dose gradient scales the intensities (otherwise it dominates\n"
+                       "the error and the few live ReLU channels mix it with the physics). On the 32 x 32 synthetic stem4d\n"
+                       "set (bin 2, width 8, embedding 8, 20 epochs, ~20-30 s on one core) one channel then separates +P/-P\n"
+                       "(balanced accuracy 0.95-0.97 for 3 of 5 seeds; single-channel alignment is not forced by the loss:\n"
+                       "train a few seeds or a larger --embedding and look at all channels).",
                        opts, DAE_OUTPUTS);
         return CLI_EXIT_OK;
     }
@@ -280,6 +289,8 @@ static int action_train(int argc, char **argv)
         return cli_usage_error(cmd, "the --*-after weights need --schedule-epoch N");
     c.scan_stride = (int32_t)cli_int(opts, "stride");
     c.fraction = (float)cli_float(opts, "fraction");
+    c.normalise = (float)cli_float(opts, "normalise");
+    if (c.normalise < 0 && c.normalise != -1.f) return cli_usage_error(cmd, "--normalise must be -1 (automatic), 0 (off) or > 0");
     c.seed = (uint64_t)cli_int(opts, "seed");
     fl_ctx *ctx = cli_ctx_new(opts);
     if (!ctx) return CLI_EXIT_FAIL;

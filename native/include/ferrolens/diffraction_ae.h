@@ -1,7 +1,9 @@
 /* Ferrolens engine: family 3, the 4D-STEM diffraction autoencoder (Ludacka et al. 2024, issue 4).
  *
  * Input: one detector pattern (binned, see ferrolens/stem.h), transformed x = log(I + 1) (I >= 0 raw
- * counts; values below -1 or non-finite are an error). Network (all convs 3x3, padding 1, bias; C = width):
+ * counts; values below -1 or non-finite are an error). Optional (config.normalise, off in the paper): before
+ * the log, I is scaled to a fixed mean counts per pixel, so that a thickness or dose gradient (an overall
+ * intensity factor) does not dominate the reconstruction error. Network (all convs 3x3, padding 1, bias; C = width):
  *   encoder: conv 1->C, then for every pooling factor p of `pools`: ConvBlock, IdentityBlock, MaxPool p;
  *            conv C->1 at the bottleneck (bh x bw), flatten, Linear(bh*bw -> embedding), ReLU = embedding z.
  *   decoder: Linear(embedding -> bh*bw) (no activation), view (1, bh, bw), conv 1->C, ConvBlock,
@@ -33,6 +35,15 @@
  * regulariser change (the authors checkpoint on improving training loss).
  *
  * Determinism: same seed, same data => the same model file for any thread count.
+ *
+ * Settings: fl_dae_config_default gives the paper's (lr 3e-5, batch 32, width 128, 225+ GPU epochs). For
+ * short CPU runs use many small steps: batch 8, lr 5e-4, 20..40 epochs, width 8..16, patterns of 16..64 px
+ * (bin), and normalise = -1 when a thickness/dose gradient scales the intensities: in log space such a
+ * gradient is most of the reconstruction error, and about half of the ReLU embedding channels die in the
+ * first epoch (the decoder's coherent early gradient), so the few live ones otherwise mix it with the weak
+ * physics. Measured on the synthetic stem4d set (32 x 32 det binned 2, width 8, embedding 8, 20 epochs,
+ * ~20-30 s on one core): best channel balanced accuracy on +P/-P 0.954 / 0.674 / 0.955 / 0.853 / 0.968 for
+ * seeds 1 / 2 / 3 / 4 / 7 (the loss does not force one channel to align with the polarisation).
  */
 #ifndef FERROLENS_DIFFRACTION_AE_H
 #define FERROLENS_DIFFRACTION_AE_H
@@ -64,6 +75,9 @@ typedef struct fl_dae_config {
     int32_t batch;            /* 32 */
     int32_t scan_stride;      /* train on every scan_stride-th scan position in x and y (1) */
     float fraction;           /* then on a random fraction of those (1.0) */
+    float normalise;          /* 0 (paper): none. > 0: every pattern is scaled to this mean counts per pixel
+                               * before log(I + 1) (removes thickness / beam-current scaling); < 0: at training,
+                               * the mean counts per pixel of the training patterns (stored in the model). */
     uint64_t seed;
 } fl_dae_config;
 

@@ -110,6 +110,8 @@ static fl_status check_config(fl_ctx *ctx, const fl_dae_config *c)
     if (c->width < 1 || c->width > 4096) return fl_fail(ctx, FL_EINVAL, "conv width must be 1..4096 (got %d)", c->width);
     if (c->embedding < 1 || c->embedding > 65536)
         return fl_fail(ctx, FL_EINVAL, "embedding size must be 1..65536 (got %d)", c->embedding);
+    if (!isfinite(c->normalise) || c->normalise > 1e9f)
+        return fl_fail(ctx, FL_EINVAL, "the normalisation target must be finite and <= 1e9 (0: off, < 0: automatic)");
     const float reg[6] = {c->l1, c->contrastive, c->divergence, c->l1_after, c->contrastive_after, c->divergence_after};
     for (int i = 0; i < 6; i++)
         if (!isfinite(reg[i]) || reg[i] < 0 || reg[i] > 1e6)
@@ -530,20 +532,33 @@ double fl_dae_debug_loss_grad(fl_dae_net *n, const float *x, int64_t B)
 /* data                                                                                            */
 
 /* log(I + 1) in place; error naming the pattern when a value is not usable. */
-static fl_status log_transform(fl_ctx *ctx, float *x, int64_t count, int64_t HW, int64_t first_index, const int64_t *idx)
+static fl_status log_transform(fl_ctx *ctx, float *x, int64_t count, int64_t HW, int64_t first_index, const int64_t *idx,
+                               double norm)
 {
     for (int64_t p = 0; p < count; p++) {
         float *q = x + p * HW;
+        double sum = 0;
         for (int64_t j = 0; j < HW; j++) {
             if (!(q[j] > -1.f) || !isfinite(q[j]))
                 return fl_fail(ctx, FL_EINVAL,
                                "pattern %lld holds %g at detector pixel %lld: intensities must be finite and > -1 "
                                "(the network sees log(I + 1))",
                                (long long)(idx ? idx[p] : first_index + p), (double)q[j], (long long)j);
-            q[j] = log1pf(q[j]);
+            sum += q[j];
         }
+        /* optional intensity normalisation (an all-dark pattern stays as it is) */
+        const float f = norm > 0 && sum > 0 ? (float)(norm * (double)HW / sum) : 1.f;
+        for (int64_t j = 0; j < HW; j++) q[j] = log1pf(q[j] * f);
     }
     return FL_OK;
+}
+
+/* Mean counts per pixel of n raw patterns (the automatic normalisation target). */
+static double mean_counts(const float *x, int64_t n, int64_t HW)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n * HW; i++) s += x[i];
+    return n * HW > 0 ? s / (double)(n * HW) : 0;
 }
 
 static fl_status check_source(fl_ctx *ctx, const fl_dae *m, fl_stem4d *src, int64_t *n)
@@ -705,7 +720,19 @@ fl_status fl_dae_train(fl_ctx *ctx, fl_dae *m, fl_stem4d *src, fl_dae_report *re
     }
     if (!st && cached) {
         st = read_selected(ctx, src, c->bin, sel, ntrain, HW, tmp, chunk, set);
-        if (!st) st = log_transform(ctx, set, ntrain, HW, 0, sel);
+        if (!st && m->cfg.normalise < 0) m->cfg.normalise = (float)fmax(mean_counts(set, ntrain, HW), 1e-6);
+        if (!st) st = log_transform(ctx, set, ntrain, HW, 0, sel, m->cfg.normalise);
+    }
+    if (!st && !cached && m->cfg.normalise < 0) { /* automatic normalisation target: one pass over the selection */
+        double sum = 0;
+        float *one = fl_alloc((size_t)HW * sizeof(float));
+        if (!one) st = fl_fail(ctx, FL_ENOMEM, "out of memory");
+        for (int64_t i = 0; i < ntrain && !st; i++) {
+            st = fl_stem4d_read(ctx, src, sel[i], 1, c->bin, one);
+            if (!st) sum += mean_counts(one, 1, HW);
+        }
+        fl_free(one);
+        if (!st) m->cfg.normalise = (float)fmax(sum / (double)ntrain, 1e-6);
     }
     fl_dae_report rep;
     memset(&rep, 0, sizeof rep);
@@ -741,7 +768,7 @@ fl_status fl_dae_train(fl_ctx *ctx, fl_dae *m, fl_stem4d *src, fl_dae_report *re
                     memcpy(x + k * HW, set + t * HW, (size_t)HW * sizeof(float));
                 } else {
                     st = fl_stem4d_read(ctx, src, sel[t], 1, c->bin, x + k * HW);
-                    if (!st) st = log_transform(ctx, x + k * HW, 1, HW, sel[t], NULL);
+                    if (!st) st = log_transform(ctx, x + k * HW, 1, HW, sel[t], NULL, c->normalise);
                 }
             }
             if (st) break;
@@ -857,6 +884,8 @@ static void encode_batch(const fl_dae *m, net_half *h, int64_t b, float *emb)
 fl_status fl_dae_encode(fl_ctx *ctx, const fl_dae *m, const float *patterns, int64_t n, float *emb)
 {
     if (!m || !patterns || !emb || n < 1) return fl_fail(ctx, FL_EINVAL, "encode: bad arguments");
+    if (m->cfg.normalise < 0)
+        return fl_fail(ctx, FL_EINVAL, "the model's intensity normalisation is automatic and set by training: train it first");
     const int64_t HW = (int64_t)m->cfg.pattern_h * m->cfg.pattern_w, K = m->cfg.embedding;
     net_half h;
     int64_t B;
@@ -868,7 +897,7 @@ fl_status fl_dae_encode(fl_ctx *ctx, const fl_dae *m, const float *patterns, int
         const int64_t b = n - s0 < B ? n - s0 : B;
         float *x = fl_graph_data(h.g, h.in);
         memcpy(x, patterns + s0 * HW, (size_t)(b * HW) * sizeof(float));
-        st = log_transform(ctx, x, b, HW, s0, NULL);
+        st = log_transform(ctx, x, b, HW, s0, NULL, m->cfg.normalise);
         if (!st) encode_batch(m, &h, b, out + s0 * K);
         if (!st) st = fl_progress(ctx, "embed", s0 + b, n, NAN, NAN);
     }
@@ -909,19 +938,22 @@ typedef struct reader_job {
     int32_t bin;
     float *out;
     fl_status st;
+    double norm;
 } reader_job;
 
 static void *reader_main(void *u)
 {
     reader_job *j = u;
     j->st = fl_stem4d_read(j->ctx, j->src, j->first, j->count, j->bin, j->out);
-    if (!j->st) j->st = log_transform(j->ctx, j->out, j->count, j->HW, j->first, NULL);
+    if (!j->st) j->st = log_transform(j->ctx, j->out, j->count, j->HW, j->first, NULL, j->norm);
     return NULL;
 }
 
 fl_status fl_dae_embed(fl_ctx *ctx, const fl_dae *m, fl_stem4d *src, float *emb)
 {
     if (!m || !emb) return fl_fail(ctx, FL_EINVAL, "embed: bad arguments");
+    if (m->cfg.normalise < 0)
+        return fl_fail(ctx, FL_EINVAL, "the model's intensity normalisation is automatic and set by training: train it first");
     int64_t n = 0;
     fl_status st = check_source(ctx, m, src, &n);
     if (st) return st;
@@ -939,7 +971,7 @@ fl_status fl_dae_embed(fl_ctx *ctx, const fl_dae *m, fl_stem4d *src, float *emb)
     fl_ctx *rctx = fl_ctx_new();
     if (!buf[0] || !buf[1] || !rctx) st = fl_fail(ctx, FL_ENOMEM, "out of memory for the input batches");
     if (rctx) fl_ctx_set_threads(rctx, 1);
-    reader_job job = {rctx, src, 0, n < B ? n : B, HW, m->cfg.bin, buf[0], FL_OK};
+    reader_job job = {rctx, src, 0, n < B ? n : B, HW, m->cfg.bin, buf[0], FL_OK, m->cfg.normalise};
     if (!st) {
         reader_main(&job); /* the first batch synchronously */
         if (job.st) st = fl_fail(ctx, job.st, "%s", fl_ctx_message(rctx));
@@ -949,7 +981,7 @@ fl_status fl_dae_embed(fl_ctx *ctx, const fl_dae *m, fl_stem4d *src, float *emb)
         const int64_t s0 = k * B, b = n - s0 < B ? n - s0 : B;
         pthread_t th;
         int threaded = 0;
-        reader_job next = {rctx, src, s0 + B, 0, HW, m->cfg.bin, buf[(k + 1) & 1], FL_OK};
+        reader_job next = {rctx, src, s0 + B, 0, HW, m->cfg.bin, buf[(k + 1) & 1], FL_OK, m->cfg.normalise};
         if (k + 1 < nbatch) {
             next.count = n - next.first < B ? n - next.first : B;
             threaded = pthread_create(&th, NULL, reader_main, &next) == 0;
@@ -1079,11 +1111,11 @@ static void config_json(fl_strbuf *b, const fl_dae_config *c)
                        "\"l1_after\":%.9g,\"contrastive_after\":%.9g,\"divergence_after\":%.9g,\"lr\":%.9g,"
                        "\"cyclic\":%d,\"max_lr\":%.9g,\"step_size_up\":%d,\"adam_beta1\":%.9g,\"adam_beta2\":%.9g,"
                        "\"adam_eps\":%.9g,\"epochs\":%d,\"batch\":%d,\"scan_stride\":%d,\"fraction\":%.9g,"
-                       "\"seed\":%llu}",
+                       "\"normalise\":%.9g,\"seed\":%llu}",
                        c->l1, c->contrastive, c->divergence, c->schedule_epoch, c->l1_after, c->contrastive_after,
                        c->divergence_after, c->lr, c->cyclic, c->max_lr, c->step_size_up, c->adam_beta1,
                        c->adam_beta2, c->adam_eps, c->epochs, c->batch, c->scan_stride, c->fraction,
-                       (unsigned long long)c->seed);
+                       c->normalise, (unsigned long long)c->seed);
 }
 
 static fl_status config_from_json(fl_ctx *ctx, const char *text, fl_dae_config *c)
@@ -1120,6 +1152,12 @@ static fl_status config_from_json(fl_ctx *ctx, const char *text, fl_dae_config *
             *(int32_t *)f[i].dst = (int32_t)iv;
         else
             *(float *)f[i].dst = (float)dv;
+    }
+    const fl_json *nv = fl_json_get(j, "normalise"); /* optional: files before it have no normalisation */
+    if (!st && nv) {
+        const double d = fl_json_number(nv);
+        if (!isfinite(d)) st = fl_fail(ctx, FL_EFORMAT, "model configuration: 'normalise' is invalid");
+        else c->normalise = (float)d;
     }
     const fl_json *pools = fl_json_get(j, "pools");
     if (!st && (!pools || fl_json_type_of(pools) != FL_JSON_ARRAY || fl_json_len(pools) > FL_DAE_MAX_POOLS))
