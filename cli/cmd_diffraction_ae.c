@@ -1,7 +1,8 @@
 /* ferrolens diffraction-ae train|apply: family 3 (4D-STEM diffraction autoencoder) on a TIFF hyperstack or
  * a raw file, streamed from disk (inference over files larger than --memory). The source options are
- * those of `ferrolens stem` (cmd_stem.c keeps its parser static, so it is repeated here). */
+ * those of `ferrolens stem` (cli_stem.c). */
 #include "cli.h"
+#include "cli_stem.h"
 #include "fl_internal.h"
 #include "ferrolens/diffraction_ae.h"
 #include "ferrolens/stem.h"
@@ -13,20 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DAE_SOURCE_OPTS                                                                                                  \
-    {"input", CLI_STRING, "FILE", "input TIFF hyperstack", NULL, 0, 0, 0, 0, 0, NULL},                                   \
-    {"raw", CLI_STRING, "FILE", "raw input file (needs --detector, --scan, --dtype)", NULL, 0, 0, 0, 0, 0, NULL},        \
-    {"detector", CLI_STRING, "WxH", "detector size of a raw file", NULL, 0, 0, 0, 0, 0, NULL},                           \
-    {"scan", CLI_STRING, "XxY", "scan size (raw file; overrides the TIFF description)", NULL, 0, 0, 0, 0, 0, NULL},     \
-    {"dtype", CLI_STRING, "TYPE", "raw sample type: u8 u16 i16 u32 i32 f32 f64", NULL, 0, 0, 0, 0, 0, NULL},             \
-    {"offset", CLI_INT, "BYTES", "raw header bytes to skip", "0", 0, 9.2e18, 0, 0, 0, NULL},                             \
-    {"little", CLI_FLAG, NULL, "raw samples are little-endian (default)", NULL, 0, 0, 0, 0, 0, NULL},                    \
-    {"big", CLI_FLAG, NULL, "raw samples are big-endian", NULL, 0, 0, 0, 0, 0, NULL},                                   \
-    CLI_OPT_OUT, CLI_OPT_THREADS, CLI_OPT_MEMORY, CLI_OPT_JSON
+#define DAE_SOURCE_OPTS CLI_STEM_FILE_OPTS, CLI_OPT_OUT, CLI_OPT_THREADS, CLI_OPT_MEMORY, CLI_OPT_JSON
 
 #define DAE_SOURCE_HELP                                                                                       \
-    "Input: --input FILE (TIFF/BigTIFF hyperstack: detector pattern = image, scan x on Z, scan y on T), or\n" \
-    "--raw FILE --detector WxH --scan XxY --dtype u8|u16|i16|u32|i32|f32|f64 [--offset BYTES] [--big].\n"    \
+    CLI_STEM_FILE_HELP                                                                                        \
     "The data are streamed: --memory bounds the network and batch buffers (files larger than memory work)."
 
 #define DAE_OUTPUTS                                                                                                \
@@ -37,47 +28,6 @@
     "                     the bottom 5 % of that channel's activations (virtual-aperture difference)\n"          \
     "  loss.csv           epoch, lr, loss, mse, l1, contrastive, divergence (train only)\n"                      \
     "  summary.json       what --json prints"
-
-static int parse_pair(const char *s, int64_t *a, int64_t *b)
-{
-    char *end;
-    errno = 0;
-    long long x = strtoll(s, &end, 10);
-    if (errno || end == s || (*end != 'x' && *end != 'X')) return 0;
-    const char *q = end + 1;
-    long long y = strtoll(q, &end, 10);
-    if (errno || end == q || *end || x < 1 || y < 1 || x > INT32_MAX || y > INT32_MAX) return 0;
-    *a = x;
-    *b = y;
-    return 1;
-}
-
-static int open_source(const char *cmd, const cli_option *opts, fl_ctx *ctx, fl_stem4d **src)
-{
-    const char *in = cli_str(opts, "input"), *raw = cli_str(opts, "raw");
-    if (!in == !raw) return cli_usage_error(cmd, "give exactly one of --input FILE (TIFF) and --raw FILE");
-    int64_t sx = 0, sy = 0, dw = 0, dh = 0;
-    if (cli_is_set(opts, "scan") && !parse_pair(cli_str(opts, "scan"), &sx, &sy))
-        return cli_usage_error(cmd, "--scan expects XxY (e.g. 32x32), got '%s'", cli_str(opts, "scan"));
-    if (cli_flag(opts, "little") && cli_flag(opts, "big")) return cli_usage_error(cmd, "--little and --big exclude each other");
-    fl_status st;
-    if (in) {
-        if (cli_is_set(opts, "detector") || cli_is_set(opts, "dtype") || cli_is_set(opts, "offset") || cli_flag(opts, "big"))
-            return cli_usage_error(cmd, "--detector, --dtype, --offset and --big are for --raw files only");
-        st = fl_stem4d_open_tiff(ctx, in, sx, sy, src);
-    } else {
-        if (!cli_is_set(opts, "detector") || !parse_pair(cli_str(opts, "detector"), &dw, &dh))
-            return cli_usage_error(cmd, "--raw needs --detector WxH (e.g. 128x128)");
-        if (!sx) return cli_usage_error(cmd, "--raw needs --scan XxY (e.g. 32x32)");
-        const char *dt = cli_str(opts, "dtype");
-        if (!dt) return cli_usage_error(cmd, "--raw needs --dtype (u8, u16, i16, u32, i32, f32 or f64)");
-        int d = fl_stem_dtype_parse(dt);
-        if (d < 0) return cli_usage_error(cmd, "--dtype: unknown sample type '%s' (u8, u16, i16, u32, i32, f32, f64)", dt);
-        fl_stem_raw_params rp = {dw, dh, sx, sy, d, cli_flag(opts, "big"), (uint64_t)cli_int(opts, "offset")};
-        st = fl_stem4d_open_raw(ctx, raw, &rp, src);
-    }
-    return st ? cli_engine_error(ctx) : 0;
-}
 
 static fl_status write_stack(fl_ctx *ctx, const char *dir, const char *name, int64_t w, int64_t h, int32_t n,
                              const float *planes /* n x w x h */, int transpose_from /* 0, or K: planes[p*K + k] */)
@@ -296,7 +246,7 @@ static int action_train(int argc, char **argv)
     if (!ctx) return CLI_EXIT_FAIL;
     fl_stem4d *src = NULL;
     fl_dae *m = NULL;
-    if ((rc = open_source(cmd, opts, ctx, &src))) goto done;
+    if ((rc = cli_stem_open(cmd, opts, ctx, &src))) goto done;
     fl_stem4d_info info;
     fl_stem4d_get_info(src, &info);
     if (info.det_w < c.bin || info.det_h < c.bin) {
@@ -361,7 +311,7 @@ static int action_apply(int argc, char **argv)
         rc = cli_engine_error(ctx);
         goto done;
     }
-    if ((rc = open_source(cmd, opts, ctx, &src))) goto done;
+    if ((rc = cli_stem_open(cmd, opts, ctx, &src))) goto done;
     if (cli_mkdirs(out)) {
         rc = CLI_EXIT_FAIL;
         goto done;
