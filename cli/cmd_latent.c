@@ -1,6 +1,8 @@
 /* ferrolens latent gmm: clustering of a latent/embedding stack (X x Y x d) with a Gaussian mixture,
  * and the "inverse" views of the clusters (structure patches, decoded centroid curves). */
 #include "cli.h"
+#include "ferrolens/im2spec.h"
+#include "io/safetensors.h"
 #include "fl_internal.h"
 #include "ferrolens/analysis.h"
 #include "io/spectral_grid.h"
@@ -15,13 +17,16 @@
 
 static const char gmm_outputs[] =
     "Outputs in --out (written only when the fit succeeded):\n"
-    "  clusters.tif            X x Y map of the cluster of every pixel, 1..K (argmax responsibility)\n"
+    "  clusters.tif            X x Y map of the cluster of every pixel, 1..K (argmax responsibility); 0 where\n"
+    "                          the latent vector is NaN (e.g. the frame edge im2spec skips)\n"
     "  centroids.csv           cluster, weight, pixel count, then the mean of every latent dimension\n"
     "  scatter.tif             256 x 256 x K: 2-D histogram of latent dims 0 (x, left to right) and 1 (y, bottom\n"
     "                          to top), one slice of counts per cluster; the ranges are in summary.json\n"
     "  nearest_patches.tif     with --structure: P x P x K, mean structure patch of the --nearest pixels\n"
     "                          nearest each centroid in latent space (patches leaving the frame are skipped)\n"
-    "  decoded_centroids.csv   with --model (spectral-ae): axis value, then each centroid decoded to a curve\n"
+    "  decoded_centroids.csv   with --model of spectral-ae or im2spec: axis value, then each centroid decoded\n"
+    "                          to a curve\n"
+    "  decoded_centroids.tif   with --model of spec2im: each centroid decoded to a structure patch\n"
     "  summary.json            what --json prints: weights, means, covariances, log-likelihood, convergence\n";
 
 static cli_option gmm_opts[] = {
@@ -110,7 +115,8 @@ static fl_status nearest_patches(fl_ctx *ctx, const fl_image *lat, const float *
     int64_t nvalid = 0;
     for (int64_t y = 0; !st && y < H; y++)
         for (int64_t x = 0; x < W; x++) {
-            const int ok = x - h >= 0 && x - h + P <= W && y - h >= 0 && y - h + P <= H;
+            int ok = x - h >= 0 && x - h + P <= W && y - h >= 0 && y - h + P <= H;
+            for (int32_t q = 0; ok && q < d; q++) ok = isfinite(X[(y * W + x) * d + q]) != 0;
             valid[y * W + x] = (uint8_t)ok;
             nvalid += ok;
         }
@@ -147,51 +153,108 @@ static fl_status nearest_patches(fl_ctx *ctx, const fl_image *lat, const float *
     return st;
 }
 
-/* Each centroid decoded by a family-1 model (k x T curves in *curves); *mp keeps the model for the axis. */
-static fl_status decode_centroids(fl_ctx *ctx, const char *model, const fl_gmm_result *g, fl_sae **mp, float **curves)
+/* The decoder of a model file, for the centroids: spectral-ae and im2spec decode to curves, spec2im to
+ * structure patches. */
+typedef struct centroid_decoder {
+    fl_sae *sae;
+    fl_i2s *i2s;
+    int32_t latent, out_len;  /* latent size, values per decoded centroid */
+    int32_t patch;            /* spec2im: output is patch x patch; 0 for curves */
+    const double *axis;       /* curves: axis values (NULL: index) */
+    const char *label, *unit;
+} centroid_decoder;
+
+static void decoder_free(centroid_decoder *dc)
 {
-    fl_sae *m = NULL;
-    fl_status st = fl_sae_load(ctx, model, &m);
+    fl_sae_free(dc->sae);
+    fl_i2s_free(dc->i2s);
+    memset(dc, 0, sizeof *dc);
+}
+
+static fl_status decoder_load(fl_ctx *ctx, const char *path, centroid_decoder *dc)
+{
+    memset(dc, 0, sizeof *dc);
+    fl_tensor_list l;
+    fl_status st = fl_safetensors_read(ctx, path, &l);
     if (st) return st;
-    const fl_sae_config *c = fl_sae_get_config(m);
-    const int32_t T = c->steps, k = g->k, d = g->d;
-    if (c->latent != d) {
-        st = fl_fail(ctx, FL_EMISMATCH, "the model '%s' has %d latent channels but the latent stack has %d", model,
-                     (int)c->latent, (int)d);
-        fl_sae_free(m);
-        return st;
+    const char *fam = fl_tensor_list_get_meta(&l, "family");
+    const int is_sae = fam && !strcmp(fam, "spectral-ae"), is_i2s = fam && (!strcmp(fam, "im2spec") || !strcmp(fam, "spec2im"));
+    if (!is_sae && !is_i2s)
+        st = fl_fail(ctx, FL_EMISMATCH, "'%s' is a '%s' model: centroids can be decoded by spectral-ae, im2spec and spec2im models",
+                     path, fam ? fam : "(unknown)");
+    fl_tensor_list_free(&l);
+    if (st) return st;
+    if (is_sae) {
+        if ((st = fl_sae_load(ctx, path, &dc->sae))) return st;
+        const fl_sae_config *c = fl_sae_get_config(dc->sae);
+        dc->latent = c->latent;
+        dc->out_len = c->steps;
+        dc->axis = fl_sae_axis_values(dc->sae);
+        dc->label = fl_sae_axis_label(dc->sae);
+        dc->unit = fl_sae_axis_unit(dc->sae);
+        return FL_OK;
     }
-    float *emb = fl_alloc((size_t)k * d * sizeof(float)), *cv = fl_alloc((size_t)k * T * sizeof(float));
-    if (!emb || !cv) st = fl_fail(ctx, FL_ENOMEM, "out of memory");
-    for (int64_t i = 0; !st && i < (int64_t)k * d; i++) emb[i] = (float)g->means[i];
-    if (!st) st = fl_sae_decode(ctx, m, emb, k, cv);
-    fl_free(emb);
-    if (st) {
-        fl_free(cv);
-        fl_sae_free(m);
-        return st;
-    }
-    *mp = m;
-    *curves = cv;
+    if ((st = fl_i2s_load(ctx, path, &dc->i2s))) return st;
+    const fl_i2s_config *c = fl_i2s_get_config(dc->i2s);
+    dc->latent = c->latent;
+    dc->out_len = (int32_t)fl_i2s_output_size(dc->i2s);
+    if (c->direction == FL_I2S_SPEC2IM) dc->patch = c->patch;
+    else dc->axis = fl_i2s_axis_values(dc->i2s);
     return FL_OK;
 }
 
-/* decoded_centroids.csv */
-static fl_status write_decoded(fl_ctx *ctx, const char *out, const fl_sae *m, const float *curves, int32_t k)
+/* Each centroid decoded (k x out_len values in *decoded). */
+static fl_status decode_centroids(fl_ctx *ctx, const char *model, const fl_gmm_result *g, centroid_decoder *dc,
+                                  float **decoded)
 {
-    const int32_t T = fl_sae_get_config(m)->steps;
+    fl_status st = decoder_load(ctx, model, dc);
+    if (st) return st;
+    const int32_t k = g->k, d = g->d;
+    if (dc->latent != d)
+        return fl_fail(ctx, FL_EMISMATCH, "the model '%s' has %d latent channels but the latent stack has %d", model,
+                       (int)dc->latent, (int)d);
+    float *emb = fl_alloc((size_t)k * d * sizeof(float)), *cv = fl_alloc((size_t)k * dc->out_len * sizeof(float));
+    if (!emb || !cv) st = fl_fail(ctx, FL_ENOMEM, "out of memory");
+    for (int64_t i = 0; !st && i < (int64_t)k * d; i++) emb[i] = (float)g->means[i];
+    if (!st) st = dc->sae ? fl_sae_decode(ctx, dc->sae, emb, k, cv) : fl_i2s_decode(ctx, dc->i2s, emb, k, cv);
+    fl_free(emb);
+    if (st) {
+        fl_free(cv);
+        return st;
+    }
+    *decoded = cv;
+    return FL_OK;
+}
+
+/* decoded_centroids.csv (curves) or decoded_centroids.tif (spec2im patches) */
+static fl_status write_decoded(fl_ctx *ctx, const char *out, const centroid_decoder *dc, const float *dec, int32_t k)
+{
+    if (dc->patch) {
+        fl_image im;
+        fl_image_init(&im);
+        const int64_t P = dc->patch;
+        fl_status st = fl_image_alloc(ctx, &im, P, P, 1, k, 1);
+        for (int32_t q = 0; !st && q < k; q++) {
+            char label[32];
+            snprintf(label, sizeof label, "cluster %d", (int)q + 1);
+            memcpy(im.data + (size_t)q * P * P, dec + (size_t)q * P * P, (size_t)(P * P) * sizeof(float));
+            st = fl_image_set_label(ctx, &im, q, label);
+        }
+        if (!st) st = write_tif(ctx, out, "decoded_centroids.tif", &im);
+        fl_image_free(&im);
+        return st;
+    }
+    const int32_t T = dc->out_len;
     char path[CLI_PATH_MAX];
     FILE *f = open_out(ctx, out, "decoded_centroids.csv", path);
     if (!f) return FL_EIO;
-    const double *ax = fl_sae_axis_values(m);
-    const char *unit = fl_sae_axis_unit(m), *label = fl_sae_axis_label(m);
-    unit = unit ? unit : "";
+    const char *unit = dc->unit ? dc->unit : "", *label = dc->label;
     fprintf(f, "%s%s%s%s", label && label[0] ? label : "axis", unit[0] ? " (" : "", unit, unit[0] ? ")" : "");
     for (int32_t q = 0; q < k; q++) fprintf(f, ",cluster %d", (int)q + 1);
     fputc('\n', f);
     for (int32_t t = 0; t < T; t++) {
-        fprintf(f, "%.9g", ax ? ax[t] : (double)t);
-        for (int32_t q = 0; q < k; q++) fprintf(f, ",%.7g", curves[(int64_t)q * T + t]);
+        fprintf(f, "%.9g", dc->axis ? dc->axis[t] : (double)t);
+        for (int32_t q = 0; q < k; q++) fprintf(f, ",%.7g", dec[(int64_t)q * T + t]);
         fputc('\n', f);
     }
     return close_out(ctx, f, path);
@@ -205,7 +268,7 @@ static int latent_gmm(int argc, char **argv)
                        "Cluster the pixels of a latent/embedding stack with a Gaussian mixture (full covariances, EM "
                        "from a k-means++ initialisation, as scikit-learn's GaussianMixture) and show what the "
                        "clusters mean: cluster map, latent scatter, mean structure patches near each centroid "
-                       "(--structure) and decoded centroid curves (--model of spectral-ae).",
+                       "(--structure) and decoded centroids (--model of spectral-ae, im2spec or spec2im).",
                        gmm_opts, gmm_outputs);
         return CLI_EXIT_OK;
     }
@@ -251,14 +314,33 @@ static int latent_gmm(int argc, char **argv)
         for (int64_t i = 0; !st && i < n; i++)
             if (!isfinite(simg.data[i])) st = fl_fail(ctx, FL_EINVAL, "the structure image has NaN or infinite pixels");
     }
-    if (!st) st = fl_gmm_fit(ctx, X, n, d, &cfg, &g);
+    /* Pixels without a latent vector (NaN, e.g. the frame edge that im2spec skips) are left out of the
+     * mixture; they get cluster 0 in clusters.tif. */
+    int32_t *label = NULL;
+    float *Xv = NULL;
+    int64_t nv = 0;
+    if (!st) {
+        label = fl_alloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+        Xv = fl_alloc((size_t)(n > 0 ? n : 1) * (size_t)d * sizeof(float));
+        if (!label || !Xv) st = fl_fail(ctx, FL_ENOMEM, "out of memory");
+        for (int64_t i = 0; !st && i < n; i++) {
+            int ok = 1;
+            for (int32_t q = 0; q < d; q++) ok &= isfinite(X[i * d + q]) != 0;
+            label[i] = ok ? 0 : -1;
+            if (ok) memcpy(Xv + nv++ * d, X + i * d, (size_t)d * sizeof(float));
+        }
+        if (!st && nv == 0) st = fl_fail(ctx, FL_EINVAL, "the latent stack '%s' has no pixel with finite values", in);
+    }
+    if (!st) st = fl_gmm_fit(ctx, Xv, nv, d, &cfg, &g);
+    for (int64_t i = 0, v = 0; !st && i < n; i++)
+        if (label[i] == 0) label[i] = g.labels[v++];
     /* inverse views before anything is written: a bad --patch or --model writes nothing */
     if (!st && spath) st = nearest_patches(ctx, &lat, X, n, d, &g, &simg, P, N, &patches, &used);
-    fl_sae *sae = NULL;
+    centroid_decoder dec = {0};
     float *decoded = NULL;
-    if (!st && model) st = decode_centroids(ctx, model, &g, &sae, &decoded);
+    if (!st && model) st = decode_centroids(ctx, model, &g, &dec, &decoded);
     if (!st && cli_mkdirs(out)) st = fl_fail(ctx, FL_EIO, "cannot create the output directory '%s'", out);
-    if (!st && model) st = write_decoded(ctx, out, sae, decoded, g.k);
+    if (!st && model) st = write_decoded(ctx, out, &dec, decoded, g.k);
     if (!st && spath) st = write_tif(ctx, out, "nearest_patches.tif", &patches);
     /* clusters.tif */
     const int32_t k = g.k;
@@ -267,8 +349,8 @@ static int latent_gmm(int argc, char **argv)
     if (!st && (!map || !count)) st = fl_fail(ctx, FL_ENOMEM, "out of memory");
     if (!st) {
         for (int64_t i = 0; i < n; i++) {
-            map[i] = (float)(g.labels[i] + 1);
-            count[g.labels[i]]++;
+            map[i] = (float)(label[i] + 1);
+            if (label[i] >= 0) count[label[i]]++;
         }
         const char *lab = "cluster (1..K)";
         st = fl_maps_to_image(ctx, map, lat.width, lat.height, 1, &lab, &lat, &im);
@@ -296,7 +378,7 @@ static int latent_gmm(int argc, char **argv)
     double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
     if (!st) {
         for (int64_t i = 0; i < n; i++)
-            for (int q = 0; q < 2; q++) {
+            for (int q = 0; q < 2 && label[i] >= 0; q++) {
                 lo[q] = fmin(lo[q], X[i * d + q]);
                 hi[q] = fmax(hi[q], X[i * d + q]);
             }
@@ -304,13 +386,14 @@ static int latent_gmm(int argc, char **argv)
     }
     if (!st) {
         for (int64_t i = 0; i < n; i++) {
+            if (label[i] < 0) continue;
             int b[2];
             for (int q = 0; q < 2; q++) {
                 const double span = hi[q] - lo[q];
                 b[q] = span > 0 ? (int)((X[i * d + q] - lo[q]) / span * SCATTER) : SCATTER / 2;
                 if (b[q] >= SCATTER) b[q] = SCATTER - 1;
             }
-            im.data[(int64_t)g.labels[i] * SCATTER * SCATTER + (int64_t)(SCATTER - 1 - b[1]) * SCATTER + b[0]] += 1.f;
+            im.data[(int64_t)label[i] * SCATTER * SCATTER + (int64_t)(SCATTER - 1 - b[1]) * SCATTER + b[0]] += 1.f;
         }
         for (int32_t c = 0; c < k && !st; c++) {
             char lab[32];
@@ -358,8 +441,10 @@ static int latent_gmm(int argc, char **argv)
     }
     cli_json_free(&j);
     fl_gmm_result_free(&g);
-    fl_sae_free(sae);
+    decoder_free(&dec);
     fl_free(decoded);
+    fl_free(label);
+    fl_free(Xv);
     fl_free(X);
     fl_free(map);
     fl_free(count);

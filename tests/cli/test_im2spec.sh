@@ -93,6 +93,12 @@ assert d["baseline"] == "mean training patch" and 0 <= d["test_one_minus_ssim"] 
 EOF
 fi
 
+# --- latent-space analysis of an im2spec model: the GMM skips the NaN frame edge and decodes centroids ----
+"$BIN" latent gmm --input "$DIR/t/latent.tif" --components 3 --model "$DIR/t/model.safetensors" --threads 1 \
+    --out "$DIR/g" >/dev/null 2>"$DIR/g.err" || fail "latent gmm on an im2spec latent stack: $(cat "$DIR/g.err")"
+[ "$(wc -l <"$DIR/g/decoded_centroids.csv")" -eq 33 ] || fail "decoded_centroids.csv should hold 32 points + header"
+head -1 "$DIR/g/decoded_centroids.csv" | grep -q 'cluster 3$' || fail "decoded_centroids.csv has no 3 clusters"
+
 # --- errors: usage (exit 2) and engine (exit 1) with a sentence, nothing written on failure --------------
 expect_rc() {
     local want=$1 pattern=$2
