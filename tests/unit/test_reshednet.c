@@ -394,7 +394,7 @@ Test(reshednet, learns_walls_and_knows_out_of_distribution, .timeout = 300)
     fl_ctx *ctx = fl_ctx_new();
     fl_ctx_set_threads(ctx, 1); /* tiny layers: one thread is fastest on a shared machine */
     const int64_t S = 96;
-    const int ntrain = 8, ntest = 4, nood = 4;
+    const int ntrain = 8, ntest = 4, nood = 8; /* OOD: every variant (i mod 4) twice */
     float *ti, *tm, *xi, *xm, *oi, *om;
     synth(ctx, FL_PFM_IN, 0, ntrain, S, &ti, &tm);
     synth(ctx, FL_PFM_IN, 1, ntest, S, &xi, &xm);
@@ -414,7 +414,7 @@ Test(reshednet, learns_walls_and_knows_out_of_distribution, .timeout = 300)
     c.batch = 4;
     c.patch = 48;
     c.swa_last = 20;
-    c.lr = 3e-3f;
+    c.lr = 1e-3f; /* atomai / paper default; 3e-3 gave lower F1 (0.943-0.959) and OOD ratio (1.13-1.25) */
     fl_reshed *m = NULL;
     double t0 = fl_now_seconds();
     cr_assert_eq(fl_reshed_train(ctx, &c, pr, np, &m), FL_OK, "%s", fl_ctx_message(ctx));
@@ -436,21 +436,46 @@ Test(reshednet, learns_walls_and_knows_out_of_distribution, .timeout = 300)
         fl_walls_metrics_add(&acc, &one);
     }
     fl_walls_metrics_finish(&acc);
+    double v_var[4] = {0, 0, 0, 0};
     for (int i = 0; i < nood; i++) {
         cr_assert_eq(fl_reshed_apply(ctx, m, oi + i * S * S, S, S, mean, var), FL_OK);
-        for (int64_t j = 0; j < S * S; j++) v_ood += var[j];
+        double v = 0;
+        for (int64_t j = 0; j < S * S; j++) v += var[j];
+        v_ood += v;
+        v_var[i % 4] += v / ((nood / 4) * S * S);
     }
     v_in /= ntest * S * S;
     v_ood /= nood * S * S;
-    cr_log_info("reshednet learning: train %.1f s, P %.3f R %.3f F1 %.3f, var in %.3g ood %.3g (x%.2f)", t1 - t0,
-                acc.precision, acc.recall, acc.f1, v_in, v_ood, v_ood / v_in);
-    fprintf(stderr, "reshednet learning: train %.1f s, P %.3f R %.3f F1 %.3f, var in %.3g ood %.3g (x%.2f)\n", t1 - t0,
-            acc.precision, acc.recall, acc.f1, v_in, v_ood, v_ood / v_in);
+    /* (a) diversity: the members must really differ (own init seed and batch order; SWA is per member) */
+    float *probs = malloc((size_t)c.members * S * S * sizeof(float));
+    cr_assert_eq(fl_reshed_apply_members(ctx, m, xi, S, S, probs), FL_OK);
+    double dis = 0;
+    for (int a = 0; a < c.members; a++)
+        for (int b = a + 1; b < c.members; b++)
+            for (int64_t j = 0; j < S * S; j++) dis += (probs[a * S * S + j] >= 0.5f) != (probs[b * S * S + j] >= 0.5f);
+    dis /= (c.members * (c.members - 1) / 2.0) * S * S;
+    free(probs);
+    char line[512];
+    snprintf(line, sizeof line,
+             "reshednet learning: train %.1f s, P %.3f R %.3f F1 %.3f, member disagreement %.4f, mean variance in %.3g "
+             "ood %.3g (x%.2f); per OOD variant / in: grains without walls x%.2f, checkerboard x%.2f, inverted x%.2f, "
+             "large noise x%.2f",
+             t1 - t0, acc.precision, acc.recall, acc.f1, dis, v_in, v_ood, v_ood / v_in, v_var[0] / v_in, v_var[1] / v_in,
+             v_var[2] / v_in, v_var[3] / v_in);
+    cr_log_info("%s", line);
+    fprintf(stderr, "%s\n", line);
     cr_expect_geq(acc.f1, 0.9, "F1 %.3f (P %.3f R %.3f)", acc.f1, acc.precision, acc.recall);
-    /* The issue's target is >= 2x; this CI-sized ensemble (3 narrow members, 400 iterations) reaches ~1.15x
-     * on this toy OOD set (grains without walls give LESS variance than in-distribution walls), so the test
-     * only requires the uncertainty to rise out of distribution. */
-    cr_expect_gt(v_ood, 1.05 * v_in, "uncertainty out of distribution %.3g vs in %.3g", v_ood, v_in);
+    cr_expect_gt(dis, 0.005, "the members agree on every pixel of a test image (disagreement %.4f): no ensemble diversity", dis);
+    /* The issue's target (mean variance out of distribution >= 2x in distribution) is NOT reached. Measured with
+     * this configuration (3 members x 400 iterations, F 8, lr 1e-3; seed 0 / seed 5 / 5 x 240 / 4 x 300 / no SWA):
+     * set 1.35 / 1.70 / 1.47 / 1.39 / 1.40. Per variant: other domain geometry and scale (checkerboard)
+     * 2.3-3.1x; heavy noise 1.4-1.8x; inverted contrast 1.0-1.45x (every member confidently predicts "no wall":
+     * the known failure of deep ensembles under large shifts, Liu et al. 2022); the wall-free grain image
+     * 0.40-0.46x (no wall, so no wall boundary to disagree about, while in-distribution variance sits at the
+     * wall edges: 45-90 % of it within 2 px of a wall). So the test asserts what holds: the set clearly rises
+     * and another geometry is flagged at >= 2x, with margin. */
+    cr_expect_gt(v_ood, 1.2 * v_in, "uncertainty out of distribution %.3g vs in %.3g", v_ood, v_in);
+    cr_expect_gt(v_var[1], 1.8 * v_in, "checkerboard (other domain geometry) variance %.3g vs in %.3g", v_var[1], v_in);
     free(mean), free(var), free(pm), free(tr);
     free(ti), free(tm), free(xi), free(xm), free(oi), free(om);
     fl_reshed_free(m);
