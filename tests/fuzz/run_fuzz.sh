@@ -108,7 +108,13 @@ for t in "${TARGETS[@]}"; do
       status=1
     fi
   fi
-  # 2. bounded fuzzing (one process, one core)
+  # 2. bounded fuzzing (one process, one core); FUZZ_REPLAY_ONLY="keras ..." replays the regressions of
+  # those targets only (CI: random inputs keep finding crashes inside libhdf5 itself, outside our code;
+  # see known-libhdf5-bugs/README.md)
+  if [[ " ${FUZZ_REPLAY_ONLY:-} " == *" $t "* ]]; then
+    summary+=("$(printf '%-12s %s' "$t" "regressions replayed only (FUZZ_REPLAY_ONLY)")")
+    continue
+  fi
   log=$OUT/$t.fuzz.log
   seed_opt=()
   [ -n "${FUZZ_SEED:-}" ] && seed_opt=(-seed="$FUZZ_SEED")
