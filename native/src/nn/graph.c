@@ -64,7 +64,7 @@ struct fl_graph {
     fl_ctx *ctx;
     int threads;
     int training;
-    int failed;
+    fl_status failed; /* the first build error (FL_OK: none); later build calls do nothing */
     int finalized;
     int64_t max_batch, batch;
     g_node *nodes;
@@ -75,11 +75,9 @@ struct fl_graph {
     int32_t nparams, cap_params;
     int64_t n_trainable, n_bufs;
     float *p, *dp, *m, *v, *bufs; /* flat parameter buffers */
-    float *work;                  /* im2col / linear transposition workspace */
-    size_t work_floats;
-    float **pool;                 /* activation buffers (owned) */
+    float *work;                  /* im2col / linear transposition workspace (g_work_floats) */
+    float **pool;                 /* activation buffers (owned), at most 2 per node */
     int32_t npool;
-    size_t plan_bytes;
 };
 
 /* ---- building --------------------------------------------------------------------------------- */
@@ -91,8 +89,7 @@ static int g_grow(fl_graph *g, void **arr, int32_t *cap, size_t elem, int32_t ne
     while (nc < need) nc *= 2;
     void *n = fl_calloc((size_t)nc, elem);
     if (!n) {
-        fl_fail(g->ctx, FL_ENOMEM, "out of memory while building a network");
-        g->failed = 1;
+        if (!g->failed) g->failed = fl_fail(g->ctx, FL_ENOMEM, "out of memory while building a network");
         return -1;
     }
     if (*arr) memcpy(n, *arr, (size_t)*cap * elem);
@@ -140,8 +137,7 @@ void fl_graph_free(fl_graph *g)
 
 static int g_bad(fl_graph *g, const char *fmt, const char *what)
 {
-    if (!g->failed) fl_fail(g->ctx, FL_EINVAL, fmt, what);
-    g->failed = 1;
+    if (!g->failed) g->failed = fl_fail(g->ctx, FL_EINVAL, fmt, what);
     return -1;
 }
 
@@ -412,6 +408,18 @@ static int64_t node_numel(const fl_graph *g, fl_node x) /* at max batch */
     return n->C * g->max_batch * n->H * n->W;
 }
 
+/* Planes (samples) per im2col chunk of a convolution: as many as fit in G_COL_BYTES, at least one.
+ * Depends on the layer's shapes only, so the summation order (and the result) does too. */
+static int64_t conv_chunk_planes(const fl_graph *g, const g_op *o)
+{
+    const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
+    const size_t rows = (size_t)(in->C * o->kh * o->kw), plane = (size_t)(out->H * out->W);
+    size_t planes = G_COL_BYTES / sizeof(float) / (rows * plane);
+    if (planes < 1) planes = 1;
+    if (planes > (size_t)g->max_batch) planes = (size_t)g->max_batch;
+    return (int64_t)planes;
+}
+
 static size_t g_work_floats(const fl_graph *g)
 {
     size_t w = 0;
@@ -420,11 +428,7 @@ static size_t g_work_floats(const fl_graph *g)
         const g_node *in = o->nin ? &g->nodes[o->in[0]] : NULL, *out = &g->nodes[o->out];
         size_t need = 0;
         if (o->kind == OP_CONV) {
-            size_t rows = (size_t)(in->C * o->kh * o->kw), plane = (size_t)(out->H * out->W);
-            size_t planes = G_COL_BYTES / sizeof(float) / (rows * plane);
-            if (planes < 1) planes = 1;
-            if (planes > (size_t)g->max_batch) planes = (size_t)g->max_batch;
-            need = rows * plane * planes;
+            need = (size_t)(in->C * o->kh * o->kw) * (size_t)(out->H * out->W) * (size_t)conv_chunk_planes(g, o);
         } else if (o->kind == OP_LINEAR) {
             need = (size_t)(in->C * in->H * in->W * g->max_batch);
         }
@@ -439,16 +443,12 @@ size_t fl_graph_memory_bytes(const fl_graph *g)
     for (int32_t i = 0; i < g->nnodes; i++) act += (size_t)node_numel(g, i) * (g->training ? 2 : 1);
     if (!g->training) act = act / 2 + 1; /* reuse: a rough upper bound for the plan below */
     size_t par = (size_t)g->n_trainable * (g->training ? 4 : 1) + (size_t)g->n_bufs;
-    return (act + par + g_work_floats(g)) * sizeof(float) + g->plan_bytes;
+    return (act + par + g_work_floats(g)) * sizeof(float);
 }
 
+/* A zeroed activation buffer, owned by the graph (g->pool has room for two per node). */
 static float *g_pool_alloc(fl_graph *g, size_t floats)
 {
-    float **np = fl_calloc((size_t)g->npool + 1, sizeof *np);
-    if (!np) return NULL;
-    if (g->pool) memcpy(np, g->pool, (size_t)g->npool * sizeof *np);
-    fl_free(g->pool);
-    g->pool = np;
     float *b = fl_calloc(floats ? floats : 1, sizeof(float));
     if (!b) return NULL;
     g->pool[g->npool++] = b;
@@ -504,7 +504,7 @@ oom:
 
 fl_status fl_graph_finalize(fl_graph *g)
 {
-    if (g->failed) return fl_ctx_message(g->ctx)[0] ? FL_EINVAL : fl_fail(g->ctx, FL_EINVAL, "network build failed");
+    if (g->failed) return g->failed;
     if (g->finalized) return FL_OK;
     size_t bytes = fl_graph_memory_bytes(g);
     fl_status st = fl_check_budget(g->ctx, bytes, "the network");
@@ -525,9 +525,10 @@ fl_status fl_graph_finalize(fl_graph *g)
         g->v = fl_calloc(np, sizeof(float));
         if (!g->dp || !g->m || !g->v) goto oom;
     }
-    g->work_floats = g_work_floats(g);
-    g->work = fl_calloc(g->work_floats ? g->work_floats : 1, sizeof(float));
-    if (!g->work) goto oom;
+    const size_t work_floats = g_work_floats(g);
+    g->work = fl_calloc(work_floats ? work_floats : 1, sizeof(float));
+    g->pool = fl_calloc((size_t)(2 * g->nnodes + 1), sizeof *g->pool);
+    if (!g->work || !g->pool) goto oom;
     if (g->training) {
         for (int32_t i = 0; i < g->nnodes; i++) {
             size_t n = (size_t)node_numel(g, i);
@@ -757,14 +758,6 @@ static void col2im(const fl_graph *g, const g_op *o, const g_node *in, const g_n
     }
 }
 
-static int64_t conv_chunk_planes(const fl_graph *g, const g_op *o, const g_node *in, const g_node *out)
-{
-    size_t rows = (size_t)(in->C * o->kh * o->kw), plane = (size_t)(out->H * out->W);
-    size_t planes = g->work_floats / (rows * plane);
-    if (planes < 1) planes = 1;
-    return (int64_t)planes;
-}
-
 static void conv_forward(fl_graph *g, const g_op *o)
 {
     const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
@@ -774,7 +767,7 @@ static void conv_forward(fl_graph *g, const g_op *o)
     if (conv_is_pointwise(o)) {
         fl_gemm_parallel(g->threads, 0, 0, Cout, N * HWo, K, 1.f, w, K, x, N * HWo, 0.f, y, N * HWo);
     } else {
-        const int64_t chunk = conv_chunk_planes(g, o, in, out);
+        const int64_t chunk = conv_chunk_planes(g, o);
         for (int64_t n0 = 0; n0 < N; n0 += chunk) {
             const int64_t n1 = n0 + chunk < N ? n0 + chunk : N, cols = (n1 - n0) * HWo;
             im2col(g, o, in, out, x, n0, n1, g->work);
@@ -812,7 +805,7 @@ static void conv_backward(fl_graph *g, const g_op *o)
         if (dx) fl_gemm_parallel(g->threads, 1, 0, K, N * HWo, Cout, 1.f, w, K, dy, N * HWo, 1.f, dx, N * HWo);
         return;
     }
-    const int64_t chunk = conv_chunk_planes(g, o, in, out);
+    const int64_t chunk = conv_chunk_planes(g, o);
     for (int64_t n0 = 0; n0 < N; n0 += chunk) {
         const int64_t n1 = n0 + chunk < N ? n0 + chunk : N, cols = (n1 - n0) * HWo;
         im2col(g, o, in, out, x, n0, n1, g->work);
