@@ -15,6 +15,8 @@
 #include <string.h>
 #include <tiffio.h>
 
+#include "../shared/keras_h5_writer.h"
+
 static char root_dir[1024];
 
 static void path_of(char *buf, size_t cap, const char *sub, const char *name)
@@ -28,27 +30,10 @@ static int g_compact;
 
 static void put_names(hid_t obj, const char *attr, const char *const *names, int n)
 {
-    hsize_t dim = (hsize_t)n;
-    hid_t sp = H5Screate_simple(1, &dim, NULL);
-    if (n == 0) { /* Keras: an empty float64 array for layers without weights */
-        hid_t a = H5Acreate2(obj, attr, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-        H5Aclose(a);
-        H5Sclose(sp);
-        return;
+    if (h5w_put_names(obj, attr, names, n)) {
+        fprintf(stderr, "gen_seeds: cannot write attribute %s\n", attr);
+        exit(1);
     }
-    size_t w = 1;
-    for (int i = 0; i < n; i++) w = strlen(names[i]) > w ? strlen(names[i]) : w;
-    char *buf = calloc((size_t)n, w);
-    for (int i = 0; i < n; i++) memcpy(buf + (size_t)i * w, names[i], strlen(names[i]));
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, w);
-    H5Tset_strpad(t, H5T_STR_NULLPAD);
-    hid_t a = H5Acreate2(obj, attr, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, t, buf);
-    H5Aclose(a);
-    H5Tclose(t);
-    H5Sclose(sp);
-    free(buf);
 }
 
 static void put_vlen(hid_t obj, const char *attr, const char *value)
@@ -66,26 +51,10 @@ static void put_vlen(hid_t obj, const char *attr, const char *value)
 
 static void put_data(hid_t g, const char *name, int rank, const hsize_t *dims, float base, hid_t ftype)
 {
-    hsize_t n = 1;
-    for (int i = 0; i < rank; i++) n *= dims[i];
-    float *v = malloc(n * sizeof *v);
-    for (hsize_t i = 0; i < n; i++) v[i] = base + 0.01f * (float)i;
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (g_compact) H5Pset_layout(dcpl, H5D_COMPACT);
-    hid_t d = H5Dcreate2(g, name, ftype, sp, lcpl, dcpl, H5P_DEFAULT);
-    if (d < 0) {
+    if (h5w_put_data(g, name, rank, dims, base, ftype, g_compact)) {
         fprintf(stderr, "gen_seeds: cannot create %s\n", name);
         exit(1);
     }
-    H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    H5Dclose(d);
-    H5Pclose(dcpl);
-    H5Pclose(lcpl);
-    H5Sclose(sp);
-    free(v);
 }
 
 /* One (Bi)LSTM layer group: In inputs, H units. */

@@ -23,6 +23,7 @@
 #include "io/keras_hdf5.h"
 #include "npy.h"
 #include "../shared/fault_injection.h"
+#include "../shared/keras_h5_writer.h"
 
 #ifndef FL_SHARED_DIR
 #define FL_SHARED_DIR "../shared"
@@ -247,54 +248,16 @@ Test(keras, garbage_file)
     fl_ctx_free(ctx);
 }
 
-/* Writes a Keras-style string list attribute: fixed-length, NULLPAD, STRSIZE = longest name (so the
- * longest has no NUL, as in Keras files); n == 0 writes an empty float64 array like Keras does. */
 static void put_names(hid_t obj, const char *attr, const char *const *names, int n)
 {
-    hsize_t dim = (hsize_t)n;
-    hid_t sp = H5Screate_simple(1, &dim, NULL);
-    if (n == 0) {
-        hid_t a = H5Acreate2(obj, attr, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-        cr_assert(a >= 0);
-        H5Aclose(a);
-        H5Sclose(sp);
-        return;
-    }
-    size_t w = 1;
-    for (int i = 0; i < n; i++) w = strlen(names[i]) > w ? strlen(names[i]) : w;
-    char *buf = calloc((size_t)n, w);
-    for (int i = 0; i < n; i++) memcpy(buf + (size_t)i * w, names[i], strlen(names[i]));
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, w);
-    H5Tset_strpad(t, H5T_STR_NULLPAD);
-    hid_t a = H5Acreate2(obj, attr, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    cr_assert(a >= 0);
-    cr_assert(H5Awrite(a, t, buf) >= 0);
-    H5Aclose(a);
-    H5Tclose(t);
-    H5Sclose(sp);
-    free(buf);
+    cr_assert(h5w_put_names(obj, attr, names, n) == 0, "attribute %s", attr);
 }
 
 enum bad_kind { MINI_OK, MINI_BAD_BIAS, MINI_3D, MINI_INT, MINI_MISSING, MINI_ONE_BN, MINI_GRU_SHAPE, MINI_PLAIN };
 
-/* Dataset `name` under group g (intermediate groups created), shape dims[0..rank), values base+0.01*i. */
 static void put_data(hid_t g, const char *name, int rank, const hsize_t *dims, float base, hid_t ftype)
 {
-    hsize_t n = 1;
-    for (int i = 0; i < rank; i++) n *= dims[i];
-    float *v = malloc(n * sizeof *v);
-    for (hsize_t i = 0; i < n; i++) v[i] = base + 0.01f * (float)i;
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t d = H5Dcreate2(g, name, ftype, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    cr_assert(d >= 0, "create %s", name);
-    cr_assert(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
-    H5Dclose(d);
-    H5Pclose(lcpl);
-    H5Sclose(sp);
-    free(v);
+    cr_assert(h5w_put_data(g, name, rank, dims, base, ftype, 0) == 0, "create %s", name);
 }
 
 /* A tiny one-directional AE: lstm_1 (H 2, In 1) -> encoding (latent 1) -> lstm_2 -> time_distributed_1,

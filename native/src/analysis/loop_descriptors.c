@@ -30,36 +30,27 @@ void fl_loop_desc_to_array(const fl_loop_desc *d, double out[FL_LOOP_NDESC])
 }
 
 /* ---- area ------------------------------------------------------------------------------------ */
-double fl_loop_area_d(const double *v, const double *r, int64_t n)
-{
-    if (!v || !r) return NAN;
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(v[i]) || !isfinite(r[i])) return NAN;
-    if (n < 3) return 0.0;
-    /* shoelace relative to the first point (same area, less cancellation) */
-    double s = 0.0;
-    const double x0 = v[0], y0 = r[0];
-    for (int64_t i = 1; i + 1 < n; i++) {
-        double ax = v[i] - x0, ay = r[i] - y0, bx = v[i + 1] - x0, by = r[i + 1] - y0;
-        s += ax * by - bx * ay;
+/* |shoelace area| relative to the first point (same area, less cancellation), for double and float
+ * input: one body, the float values are widened to double */
+#define LOOP_AREA(NAME, T)                                                                                  \
+    double NAME(const T *v, const T *r, int64_t n)                                                         \
+    {                                                                                                      \
+        if (!v || !r) return NAN;                                                                          \
+        for (int64_t i = 0; i < n; i++)                                                                    \
+            if (!isfinite(v[i]) || !isfinite(r[i])) return NAN;                                            \
+        if (n < 3) return 0.0;                                                                             \
+        double s = 0.0;                                                                                    \
+        const double x0 = v[0], y0 = r[0];                                                                 \
+        for (int64_t i = 1; i + 1 < n; i++) {                                                              \
+            double ax = (double)v[i] - x0, ay = (double)r[i] - y0;                                         \
+            double bx = (double)v[i + 1] - x0, by = (double)r[i + 1] - y0;                                 \
+            s += ax * by - bx * ay;                                                                        \
+        }                                                                                                  \
+        return fabs(0.5 * s);                                                                              \
     }
-    return fabs(0.5 * s);
-}
-
-double fl_loop_area(const float *v, const float *r, int64_t n)
-{
-    if (!v || !r) return NAN;
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(v[i]) || !isfinite(r[i])) return NAN;
-    if (n < 3) return 0.0;
-    double s = 0.0;
-    const double x0 = v[0], y0 = r[0];
-    for (int64_t i = 1; i + 1 < n; i++) {
-        double ax = (double)v[i] - x0, ay = (double)r[i] - y0, bx = (double)v[i + 1] - x0, by = (double)r[i + 1] - y0;
-        s += ax * by - bx * ay;
-    }
-    return fabs(0.5 * s);
-}
+LOOP_AREA(fl_loop_area_d, double)
+LOOP_AREA(fl_loop_area, float)
+#undef LOOP_AREA
 
 /* ---- sweep ----------------------------------------------------------------------------------- */
 fl_status fl_loop_sweep_d(fl_ctx *ctx, const double *v, int64_t n, fl_loop_sweep *sw)

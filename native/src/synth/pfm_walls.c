@@ -317,36 +317,33 @@ static void geom_checker(work *wk, fl_rng *g)
 
 /* ---- acquisition ---------------------------------------------------------------------------------- */
 
+/* one 1-D pass of the separable blur over the S lines of an S x S image: pixel p of line l is
+ * l * line_stride + p * step (rows: S, 1; columns: 1, S); edge pixels repeated */
+static void blur_pass(const float *src, float *dst, int64_t S, int64_t line_stride, int64_t step, const double *k,
+                      int rad)
+{
+    for (int64_t l = 0; l < S; l++)
+        for (int64_t q = 0; q < S; q++) {
+            double a = 0.0;
+            for (int i = -rad; i <= rad; i++) {
+                int64_t j = q + i;
+                j = j < 0 ? 0 : j >= S ? S - 1 : j;
+                a += k[i + rad] * src[l * line_stride + j * step];
+            }
+            dst[l * line_stride + q * step] = (float)a;
+        }
+}
+
 static void blur(work *wk, float *img, double sigma)
 {
-    const int64_t S = wk->S;
     if (!(sigma > 0.0)) return;
     int rad = (int)ceil(3.0 * sigma);
     if (rad > 64) rad = 64;
     double k[129], sum = 0.0;
     for (int i = -rad; i <= rad; i++) sum += (k[i + rad] = exp(-0.5 * (i / sigma) * (i / sigma)));
     for (int i = 0; i <= 2 * rad; i++) k[i] /= sum;
-    float *t = wk->tmp;
-    for (int64_t y = 0; y < S; y++)
-        for (int64_t x = 0; x < S; x++) {
-            double a = 0.0;
-            for (int i = -rad; i <= rad; i++) {
-                int64_t xx = x + i;
-                xx = xx < 0 ? 0 : xx >= S ? S - 1 : xx;
-                a += k[i + rad] * img[xx + S * y];
-            }
-            t[x + S * y] = (float)a;
-        }
-    for (int64_t y = 0; y < S; y++)
-        for (int64_t x = 0; x < S; x++) {
-            double a = 0.0;
-            for (int i = -rad; i <= rad; i++) {
-                int64_t yy = y + i;
-                yy = yy < 0 ? 0 : yy >= S ? S - 1 : yy;
-                a += k[i + rad] * t[x + S * yy];
-            }
-            img[x + S * y] = (float)a;
-        }
+    blur_pass(img, wk->tmp, wk->S, wk->S, 1, k, rad);
+    blur_pass(wk->tmp, img, wk->S, 1, wk->S, k, rad);
 }
 
 static fl_status one_image(const fl_synth_pfm_params *p, int32_t i, work *wk, float *img, float *msk)
