@@ -30,6 +30,7 @@
 
 #include "ferrolens/ferrolens.h"
 #include "io/json.h"
+#include "io/tiff.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -74,6 +75,15 @@ typedef struct cli_option {
  * the user typed it ("synth iv-grid") for messages. */
 int cli_parse(const char *cmd, cli_option *opts, int argc, char **argv);
 
+/* Defaults taken from an engine config at run time: d[i].v printed ("%.0f" when isint, else "%g") into
+ * buf[i] (storage that outlives the table, n rows) and set as the default of option d[i].name. */
+typedef struct cli_default {
+    const char *name;
+    double v;
+    int isint;
+} cli_default;
+void cli_set_defaults(cli_option *opts, const cli_default *d, size_t n, char (*buf)[32]);
+
 /* Print "Usage: ferrolens <cmd> [options]", the description, the option table with defaults and
  * ranges, and `outputs` (free text, may be NULL) to `f`. */
 void cli_print_help(FILE *f, const char *cmd, const char *description, const cli_option *opts, const char *outputs);
@@ -93,6 +103,10 @@ int cli_engine_error(const fl_ctx *ctx);
 /* "ferrolens: error: <message>" on stderr; returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The index of `value` in `names` (NULL-ended), or -1 after a usage error for option --opt naming the
+ * closest value. */
+int cli_choice(const char *cmd, const char *opt, const char *value, const char *const *names);
+
 /* Levenshtein distance (for suggestions). best_match returns the closest of `names` (NULL-ended)
  * when it is close enough to be a useful suggestion, else NULL. */
 int cli_edit_distance(const char *a, const char *b);
@@ -106,6 +120,9 @@ fl_ctx *cli_ctx_new(const cli_option *opts);
 int cli_mkdirs(const char *path);
 /* dir + "/" + name into buf (cap bytes); returns 0, or -1 when it does not fit (message printed). */
 int cli_path_join(char *buf, size_t cap, const char *dir, const char *name);
+
+/* fl_tiff_write of img to dir/name; a path that does not fit fails with FL_EINVAL (message in ctx). */
+fl_status cli_write_tiff(fl_ctx *ctx, const char *dir, const char *name, const fl_image *img);
 
 /* One-line JSON summary object:
  *   cli_json j; cli_json_begin(&j);
@@ -134,6 +151,8 @@ void cli_json_free(cli_json *j);
  * cli_command_finish reports st (when not FL_OK), else ends the summary and writes out/summary.json
  * (and stdout with --json); frees ctx and j; returns the exit code. */
 fl_ctx *cli_command_start(const char *cmd, const cli_option *opts, const char *out, cli_json *j);
+/* Ends the summary and writes out/summary.json (and stdout with --json); j stays the caller's to free. */
+int cli_summary_write(cli_json *j, const cli_option *opts, const char *out);
 int cli_command_finish(fl_ctx *ctx, fl_status st, cli_json *j, const cli_option *opts, const char *out);
 
 /* Running commands inside another program (the JNI glue): progress goes to the host's hook instead

@@ -98,6 +98,16 @@ const char *cli_best_match(const char *word, const char *const *names)
     return bd <= limit ? best : NULL;
 }
 
+int cli_choice(const char *cmd, const char *opt, const char *value, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(value, names[i]) == 0) return i;
+    const char *near = cli_best_match(value, names);
+    cli_usage_error(cmd, "--%s: unknown value '%s'%s%s%s", opt, value, near ? " (did you mean '" : "", near ? near : "",
+                    near ? "'?)" : "");
+    return -1;
+}
+
 /* ---- option table -------------------------------------------------------------------------------- */
 
 cli_option *cli_find(cli_option *opts, const char *name)
@@ -253,6 +263,14 @@ int cli_parse(const char *cmd, cli_option *opts, int argc, char **argv)
     return 0;
 }
 
+void cli_set_defaults(cli_option *opts, const cli_default *d, size_t n, char (*buf)[32])
+{
+    for (size_t i = 0; i < n; i++) {
+        snprintf(buf[i], sizeof buf[i], d[i].isint ? "%.0f" : "%g", d[i].v);
+        cli_find(opts, d[i].name)->def = buf[i];
+    }
+}
+
 void cli_print_help(FILE *f, const char *cmd, const char *description, const cli_option *opts, const char *outputs)
 {
     fprintf(f, "Usage: ferrolens %s [options]\n\n", cmd);
@@ -349,6 +367,13 @@ int cli_path_join(char *buf, size_t cap, const char *dir, const char *name)
         return -1;
     }
     return 0;
+}
+
+fl_status cli_write_tiff(fl_ctx *ctx, const char *dir, const char *name, const fl_image *img)
+{
+    char path[CLI_PATH_MAX];
+    if (cli_path_join(path, sizeof path, dir, name)) return fl_fail(ctx, FL_EINVAL, "output path too long");
+    return fl_tiff_write(ctx, path, img);
 }
 
 /* ---- JSON summary -------------------------------------------------------------------------------- */
@@ -465,16 +490,16 @@ fl_ctx *cli_command_start(const char *cmd, const cli_option *opts, const char *o
     return ctx;
 }
 
+int cli_summary_write(cli_json *j, const cli_option *opts, const char *out)
+{
+    char path[CLI_PATH_MAX];
+    cli_json_end(j);
+    return cli_path_join(path, sizeof path, out, "summary.json") ? CLI_EXIT_FAIL : cli_json_emit(j, cli_flag(opts, "json"), path);
+}
+
 int cli_command_finish(fl_ctx *ctx, fl_status st, cli_json *j, const cli_option *opts, const char *out)
 {
-    int rc = CLI_EXIT_OK;
-    if (st) rc = cli_engine_error(ctx);
-    if (!rc) {
-        char path[CLI_PATH_MAX];
-        cli_json_end(j);
-        rc = cli_path_join(path, sizeof path, out, "summary.json") ? CLI_EXIT_FAIL
-                                                                   : cli_json_emit(j, cli_flag(opts, "json"), path);
-    }
+    int rc = st ? cli_engine_error(ctx) : cli_summary_write(j, opts, out);
     cli_json_free(j);
     fl_ctx_free(ctx);
     return rc;

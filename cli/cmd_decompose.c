@@ -43,16 +43,6 @@ static cli_option nmf_opts[] = {
     CLI_OPT_MEMORY,
     CLI_OPT_END};
 
-static int choice(const char *cmd, const char *opt, const char *value, const char *const *names)
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(value, names[i]) == 0) return i;
-    const char *near = cli_best_match(value, names);
-    cli_usage_error(cmd, "--%s: unknown value '%s'%s%s%s", opt, value, near ? " (did you mean '" : "", near ? near : "",
-                    near ? "'?)" : "");
-    return -1;
-}
-
 /* components (k x T, doubles or floats through get) -> CSV with the axis in the first column */
 static fl_status write_components(fl_ctx *ctx, const char *out, const double *axis, const char *label, const char *unit,
                                   int32_t T, int32_t k, const double *cd, const float *cf, const char *prefix)
@@ -81,9 +71,7 @@ static fl_status write_loadings(fl_ctx *ctx, const char *out, const float *maps,
     for (int32_t c = 0; c < k; c++) lab[c] = labels[c];
     fl_image im;
     fl_status st = fl_maps_to_image(ctx, maps, like->width, like->height, k, lab, like, &im);
-    char path[CLI_PATH_MAX];
-    if (!st && cli_path_join(path, sizeof path, out, "loadings.tif")) st = fl_fail(ctx, FL_EINVAL, "output path too long");
-    if (!st) st = fl_tiff_write(ctx, path, &im);
+    if (!st) st = cli_write_tiff(ctx, out, "loadings.tif", &im);
     fl_image_free(&im);
     return st;
 }
@@ -108,11 +96,11 @@ static int decompose(int argc, char **argv, int is_nmf)
     if (!in || !out) return cli_usage_error(cmd, "--input and --out are required");
     static const char *const axis_names[] = {"auto", "z", "t", NULL};
     static const char *const init_names[] = {"nndsvda", "random", NULL};
-    int a = choice(cmd, "axis", cli_str(opts, "axis"), axis_names);
+    int a = cli_choice(cmd, "axis", cli_str(opts, "axis"), axis_names);
     if (a < 0) return CLI_EXIT_USAGE;
     const int axis = a == 0 ? 0 : a == 1 ? 'z' : 't';
     int init = 0;
-    if (is_nmf && (init = choice(cmd, "init", cli_str(opts, "init"), init_names)) < 0) return CLI_EXIT_USAGE;
+    if (is_nmf && (init = cli_choice(cmd, "init", cli_str(opts, "init"), init_names)) < 0) return CLI_EXIT_USAGE;
     const int32_t k = (int32_t)cli_int(opts, "components");
 
     fl_ctx *ctx = cli_ctx_new(opts);
@@ -187,13 +175,7 @@ static int decompose(int argc, char **argv, int is_nmf)
                      "{\"components\":\"components.csv\",\"loadings\":\"loadings.tif\",\"summary\":\"summary.json\"}");
         cli_json_int(&j, "threads", fl_ctx_threads(ctx));
     }
-    if (st) rc = cli_engine_error(ctx);
-    else {
-        char path[CLI_PATH_MAX];
-        cli_json_end(&j);
-        rc = cli_path_join(path, sizeof path, out, "summary.json") ? CLI_EXIT_FAIL
-                                                                   : cli_json_emit(&j, cli_flag(opts, "json"), path);
-    }
+    rc = st ? cli_engine_error(ctx) : cli_summary_write(&j, opts, out);
     cli_json_free(&j);
     free(labels);
     fl_pca_result_free(&pr);

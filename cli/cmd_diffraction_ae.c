@@ -32,8 +32,6 @@
 static fl_status write_stack(fl_ctx *ctx, const char *dir, const char *name, int64_t w, int64_t h, int32_t n,
                              const float *planes /* n x w x h */, int transpose_from /* 0, or K: planes[p*K + k] */)
 {
-    char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, dir, name)) return fl_fail(ctx, FL_EINVAL, "output path too long");
     fl_image im;
     fl_image_init(&im);
     fl_status st = fl_image_alloc(ctx, &im, w, h, 1, n, 1);
@@ -48,7 +46,7 @@ static fl_status write_stack(fl_ctx *ctx, const char *dir, const char *name, int
         snprintf(label, sizeof label, "channel %d", k + 1);
         st = fl_image_set_label(ctx, &im, k, label);
     }
-    if (!st) st = fl_tiff_write(ctx, path, &im);
+    if (!st) st = cli_write_tiff(ctx, dir, name, &im);
     fl_image_free(&im);
     return st;
 }
@@ -98,8 +96,6 @@ static int finish(const char *cmd, const cli_option *opts, fl_ctx *ctx, fl_stem4
         for (int64_t p = 0; p < n && !any; p++) any = emb[p * K + k] != 0.f;
         active += any;
     }
-    char path[CLI_PATH_MAX];
-    if (!rc && cli_path_join(path, sizeof path, out, "summary.json")) rc = CLI_EXIT_FAIL;
     if (!rc) {
         cli_json j;
         cli_json_begin(&j);
@@ -138,8 +134,7 @@ static int finish(const char *cmd, const cli_option *opts, fl_ctx *ctx, fl_stem4
                                       "\"summary.json\"}");
         }
         cli_json_str(&j, "out", out);
-        cli_json_end(&j);
-        rc = cli_json_emit(&j, cli_flag(opts, "json"), path);
+        rc = cli_summary_write(&j, opts, out);
         cli_json_free(&j);
     }
     free(emb);

@@ -62,17 +62,10 @@ static void set_engine_defaults(cli_option *opts)
     static char buf[8][32];
     fl_i2s_config c;
     fl_i2s_config_default(&c);
-    struct {
-        const char *name;
-        double v;
-        int isint;
-    } d[] = {{"train-fraction", c.train_fraction, 0}, {"patch", c.patch, 1}, {"latent", c.latent, 1},
-             {"filters", c.filters, 1}, {"epochs", c.epochs, 1}, {"batch", c.batch, 1}, {"lr", c.lr, 0},
-             {"seed", (double)c.seed, 1}};
-    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
-        snprintf(buf[i], sizeof buf[i], d[i].isint ? "%.0f" : "%g", d[i].v);
-        cli_find(opts, d[i].name)->def = buf[i];
-    }
+    const cli_default d[] = {{"train-fraction", c.train_fraction, 0}, {"patch", c.patch, 1}, {"latent", c.latent, 1},
+                             {"filters", c.filters, 1}, {"epochs", c.epochs, 1}, {"batch", c.batch, 1}, {"lr", c.lr, 0},
+                             {"seed", (double)c.seed, 1}};
+    cli_set_defaults(opts, d, sizeof d / sizeof d[0], buf);
 }
 
 typedef struct inputs {
@@ -125,13 +118,6 @@ static fl_i2s_data make_data(const inputs *in)
     return d;
 }
 
-static fl_status write_image(fl_ctx *ctx, const char *dir, const char *name, fl_image *img)
-{
-    char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, dir, name)) return fl_fail(ctx, FL_EINVAL, "output path too long");
-    return fl_tiff_write(ctx, path, img);
-}
-
 /* Applies the model to the inputs and writes every map + summary fields. */
 static fl_status write_results(fl_ctx *ctx, const fl_i2s *m, const inputs *in, const char *out, cli_json *j)
 {
@@ -165,7 +151,7 @@ static fl_status write_results(fl_ctx *ctx, const fl_i2s *m, const inputs *in, c
             if (!st) st = fl_image_set_label(ctx, &im, 0, "predicted patches");
         }
     }
-    if (!st) st = write_image(ctx, out, "predicted.tif", &im);
+    if (!st) st = cli_write_tiff(ctx, out, "predicted.tif", &im);
     fl_image_free(&im);
     for (int64_t k = 0; !st && k < z; k++) {
         labels[k] = malloc(24);
@@ -173,13 +159,13 @@ static fl_status write_results(fl_ctx *ctx, const fl_i2s *m, const inputs *in, c
         else snprintf(labels[k], 24, "z%lld", (long long)(k + 1));
     }
     if (!st) st = fl_maps_to_image(ctx, lat, W, H, (int32_t)z, (const char *const *)labels, like, &im);
-    if (!st) st = write_image(ctx, out, "latent.tif", &im);
+    if (!st) st = cli_write_tiff(ctx, out, "latent.tif", &im);
     fl_image_free(&im);
     if (!st && truth) {
         const char *el[FL_I2S_NERR];
         for (int k = 0; k < FL_I2S_NERR; k++) el[k] = fl_i2s_error_label(m, k);
         st = fl_maps_to_image(ctx, err, W, H, FL_I2S_NERR, el, like, &im);
-        if (!st) st = write_image(ctx, out, "errors.tif", &im);
+        if (!st) st = cli_write_tiff(ctx, out, "errors.tif", &im);
         fl_image_free(&im);
     }
     /* the model's train/test region on this image (all usable pixels are "test" when it does not fit) */
@@ -190,7 +176,7 @@ static fl_status write_results(fl_ctx *ctx, const fl_i2s *m, const inputs *in, c
         for (int64_t i = 0; i < npix; i++) maskf[i] = ok ? (float)mask[i] : (isnan(lat[i * z]) ? 0.f : 2.f);
         const char *ml = "region (0 skipped, 1 train, 2 test)";
         st = fl_maps_to_image(ctx, maskf, W, H, 1, &ml, like, &im);
-        if (!st) st = write_image(ctx, out, "train_region.tif", &im);
+        if (!st) st = cli_write_tiff(ctx, out, "train_region.tif", &im);
         fl_image_free(&im);
         cli_json_bool(j, "region_from_model", ok);
     }

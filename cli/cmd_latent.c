@@ -96,13 +96,6 @@ static fl_status close_out(fl_ctx *ctx, FILE *f, const char *path)
     return fclose(f) != 0 ? fl_fail(ctx, FL_EIO, "cannot write '%s'", path) : FL_OK;
 }
 
-static fl_status write_tif(fl_ctx *ctx, const char *out, const char *name, const fl_image *im)
-{
-    char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, out, name)) return fl_fail(ctx, FL_EINVAL, "output path too long");
-    return fl_tiff_write(ctx, path, im);
-}
-
 /* nearest_patches.tif: P x P x K mean patches of the N valid pixels nearest each centroid. */
 static fl_status nearest_patches(fl_ctx *ctx, const fl_image *lat, const float *X, int64_t n, int32_t d,
                                  const fl_gmm_result *g, const fl_image *s, int64_t P, int64_t N, fl_image *out,
@@ -240,7 +233,7 @@ static fl_status write_decoded(fl_ctx *ctx, const char *out, const centroid_deco
             memcpy(im.data + (size_t)q * P * P, dec + (size_t)q * P * P, (size_t)(P * P) * sizeof(float));
             st = fl_image_set_label(ctx, &im, q, label);
         }
-        if (!st) st = write_tif(ctx, out, "decoded_centroids.tif", &im);
+        if (!st) st = cli_write_tiff(ctx, out, "decoded_centroids.tif", &im);
         fl_image_free(&im);
         return st;
     }
@@ -341,7 +334,7 @@ static int latent_gmm(int argc, char **argv)
     if (!st && model) st = decode_centroids(ctx, model, &g, &dec, &decoded);
     if (!st && cli_mkdirs(out)) st = fl_fail(ctx, FL_EIO, "cannot create the output directory '%s'", out);
     if (!st && model) st = write_decoded(ctx, out, &dec, decoded, g.k);
-    if (!st && spath) st = write_tif(ctx, out, "nearest_patches.tif", &patches);
+    if (!st && spath) st = cli_write_tiff(ctx, out, "nearest_patches.tif", &patches);
     /* clusters.tif */
     const int32_t k = g.k;
     map = fl_alloc((size_t)(n > 0 ? n : 1) * sizeof(float));
@@ -354,7 +347,7 @@ static int latent_gmm(int argc, char **argv)
         }
         const char *lab = "cluster (1..K)";
         st = fl_maps_to_image(ctx, map, lat.width, lat.height, 1, &lab, &lat, &im);
-        if (!st) st = write_tif(ctx, out, "clusters.tif", &im);
+        if (!st) st = cli_write_tiff(ctx, out, "clusters.tif", &im);
         fl_image_free(&im);
     }
     /* centroids.csv */
@@ -400,7 +393,7 @@ static int latent_gmm(int argc, char **argv)
             snprintf(lab, sizeof lab, "cluster %d", (int)c + 1);
             st = fl_image_set_label(ctx, &im, c, lab);
         }
-        if (!st) st = write_tif(ctx, out, "scatter.tif", &im);
+        if (!st) st = cli_write_tiff(ctx, out, "scatter.tif", &im);
     }
     if (!st) {
         cli_json_int(&j, "components", k);
@@ -432,13 +425,7 @@ static int latent_gmm(int argc, char **argv)
         if (spath) cli_json_int(&j, "nearest_used", used);
         cli_json_int(&j, "threads", fl_ctx_threads(ctx));
     }
-    if (st) rc = cli_engine_error(ctx);
-    else {
-        char path[CLI_PATH_MAX];
-        cli_json_end(&j);
-        rc = cli_path_join(path, sizeof path, out, "summary.json") ? CLI_EXIT_FAIL
-                                                                   : cli_json_emit(&j, cli_flag(gmm_opts, "json"), path);
-    }
+    rc = st ? cli_engine_error(ctx) : cli_summary_write(&j, gmm_opts, out);
     cli_json_free(&j);
     fl_gmm_result_free(&g);
     decoder_free(&dec);

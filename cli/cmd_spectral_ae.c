@@ -68,27 +68,17 @@ static cli_option apply_opts[] = {
     CLI_OPT_MEMORY,
     CLI_OPT_END};
 
-static int choice(const char *cmd, const char *opt, const char *value, const char *const *names)
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(value, names[i]) == 0) return i;
-    const char *near = cli_best_match(value, names);
-    cli_usage_error(cmd, "--%s: unknown value '%s'%s%s%s", opt, value, near ? " (did you mean '" : "", near ? near : "",
-                    near ? "'?)" : "");
-    return -1;
-}
-
 /* --others: the other channels during the traversal (index = fl_sae_traverse's others_at_mean) */
 static int parse_others(const char *cmd, const cli_option *opts)
 {
     static const char *const names[] = {"zero", "mean", NULL};
-    return choice(cmd, "others", cli_str(opts, "others"), names);
+    return cli_choice(cmd, "others", cli_str(opts, "others"), names);
 }
 
 static int parse_axis(const char *cmd, const cli_option *opts)
 {
     static const char *const names[] = {"auto", "z", "t", NULL};
-    int a = choice(cmd, "axis", cli_str(opts, "axis"), names);
+    int a = cli_choice(cmd, "axis", cli_str(opts, "axis"), names);
     return a < 0 ? -1 : a == 0 ? 0 : a == 1 ? 'z' : 't';
 }
 
@@ -134,13 +124,6 @@ static fl_status grid_read(fl_ctx *ctx, const char *path, int axis, int32_t resa
     return FL_OK;
 }
 
-static fl_status write_image(fl_ctx *ctx, const char *dir, const char *name, fl_image *img)
-{
-    char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, dir, name)) return fl_fail(ctx, FL_EINVAL, "output path too long");
-    return fl_tiff_write(ctx, path, img);
-}
-
 /* Everything written after a model exists: embedding, reconstruction, error map, traversal. */
 static fl_status write_results(fl_ctx *ctx, const fl_sae *m, const grid *g, const char *out, int levels, int others,
                                cli_json *j)
@@ -179,14 +162,14 @@ static fl_status write_results(fl_ctx *ctx, const fl_sae *m, const grid *g, cons
         }
         st = fl_maps_to_image(ctx, emb, W, H, (int32_t)L, (const char *const *)labels, &g->img, &im);
     }
-    if (!st) st = write_image(ctx, out, "embedding.tif", &im);
+    if (!st) st = cli_write_tiff(ctx, out, "embedding.tif", &im);
     fl_image_free(&im);
     if (!st) st = fl_curves_to_grid(ctx, rec, W, H, T, g->axis, g->unit, &g->img, &im);
-    if (!st) st = write_image(ctx, out, "reconstruction.tif", &im);
+    if (!st) st = cli_write_tiff(ctx, out, "reconstruction.tif", &im);
     fl_image_free(&im);
     const char *errlabel = "reconstruction MSE";
     if (!st) st = fl_maps_to_image(ctx, err, W, H, 1, &errlabel, &g->img, &im);
-    if (!st) st = write_image(ctx, out, "error.tif", &im);
+    if (!st) st = cli_write_tiff(ctx, out, "error.tif", &im);
     fl_image_free(&im);
     /* latent traversal of every active channel */
     float *vals = NULL, *curves = NULL;
@@ -254,19 +237,12 @@ static void set_engine_defaults(cli_option *opts)
     static char buf[16][32];
     fl_sae_config c;
     fl_sae_config_default(&c);
-    struct {
-        const char *name;
-        double v;
-        int isint;
-    } d[] = {{"layers", c.enc_layers, 1},   {"hidden", c.hidden, 1},     {"bidirectional", c.bidirectional, 1},
-             {"latent", c.latent, 1},       {"l1", c.l1, 0},             {"dropout", c.dropout, 0},
-             {"batch-norm", c.batch_norm, 1}, {"batch", c.batch, 1},     {"lr", c.lr, 0},
-             {"epochs", c.epochs, 1},       {"val-split", c.val_split, 0}, {"patience", c.patience, 1},
-             {"seed", (double)c.seed, 1}};
-    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
-        snprintf(buf[i], sizeof buf[i], d[i].isint ? "%.0f" : "%g", d[i].v);
-        cli_find(opts, d[i].name)->def = buf[i];
-    }
+    const cli_default d[] = {{"layers", c.enc_layers, 1},     {"hidden", c.hidden, 1},       {"bidirectional", c.bidirectional, 1},
+                             {"latent", c.latent, 1},         {"l1", c.l1, 0},               {"dropout", c.dropout, 0},
+                             {"batch-norm", c.batch_norm, 1}, {"batch", c.batch, 1},         {"lr", c.lr, 0},
+                             {"epochs", c.epochs, 1},         {"val-split", c.val_split, 0}, {"patience", c.patience, 1},
+                             {"seed", (double)c.seed, 1}};
+    cli_set_defaults(opts, d, sizeof d / sizeof d[0], buf);
 }
 
 static int sae_train(int argc, char **argv)
@@ -286,8 +262,8 @@ static int sae_train(int argc, char **argv)
     if (!in || !out) return cli_usage_error(cmd, "--input and --out are required");
     static const char *const rec_names[] = {"hard-sigmoid", "logistic", NULL};
     static const char *const norm_names[] = {"global", "per-curve", "none", NULL};
-    int recurrent = choice(cmd, "recurrent", cli_str(train_opts, "recurrent"), rec_names);
-    int norm = choice(cmd, "norm", cli_str(train_opts, "norm"), norm_names);
+    int recurrent = cli_choice(cmd, "recurrent", cli_str(train_opts, "recurrent"), rec_names);
+    int norm = cli_choice(cmd, "norm", cli_str(train_opts, "norm"), norm_names);
     int others = parse_others(cmd, train_opts);
     int axis = parse_axis(cmd, train_opts);
     if (recurrent < 0 || norm < 0 || others < 0 || axis < 0) return CLI_EXIT_USAGE;

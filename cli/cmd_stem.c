@@ -43,8 +43,6 @@ static int parse_nums(const char *s, double *v, int n)
 static fl_status write_planes(fl_ctx *ctx, const char *dir, const char *name, int64_t w, int64_t h, int n,
                               const float *const *planes, const char *const *labels)
 {
-    char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, dir, name)) return fl_fail(ctx, FL_EINVAL, "output path too long");
     fl_image im;
     fl_image_init(&im);
     fl_status st = fl_image_alloc(ctx, &im, w, h, 1, n, 1);
@@ -52,7 +50,7 @@ static fl_status write_planes(fl_ctx *ctx, const char *dir, const char *name, in
         memcpy(im.data + (size_t)i * w * h, planes[i], (size_t)w * h * sizeof(float));
         if (labels && labels[i]) st = fl_image_set_label(ctx, &im, i, labels[i]);
     }
-    if (!st) st = fl_tiff_write(ctx, path, &im);
+    if (!st) st = cli_write_tiff(ctx, dir, name, &im);
     fl_image_free(&im);
     return st;
 }
@@ -141,11 +139,6 @@ static int action_com(int argc, char **argv)
     int64_t n = r.scan_x * r.scan_y, nf = 0;
     for (int64_t i = 0; i < n; i++)
         if (isfinite(r.magnitude[i])) sum_mag += r.magnitude[i], nf++;
-    char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, out, "summary.json")) {
-        rc = CLI_EXIT_FAIL;
-        goto done;
-    }
     cli_json j;
     cli_json_begin(&j);
     cli_json_str(&j, "command", cmd);
@@ -158,8 +151,7 @@ static int action_com(int argc, char **argv)
     cli_json_int(&j, "hist_bins", r.hist_bins);
     cli_json_num(&j, "hist_range", r.hist_range);
     cli_json_str(&j, "direction_unit", p.degrees ? "degrees" : "radians");
-    cli_json_end(&j);
-    rc = cli_json_emit(&j, cli_flag(opts, "json"), path);
+    rc = cli_summary_write(&j, opts, out);
     cli_json_free(&j);
 done:
     fl_stem_com_result_free(&r);
@@ -243,11 +235,6 @@ static int action_vdf(int argc, char **argv)
     }
     double mn = INFINITY, mx = -INFINITY;
     for (int64_t i = 0; i < info.patterns; i++) mn = fmin(mn, img[i]), mx = fmax(mx, img[i]);
-    char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, out, "summary.json")) {
-        rc = CLI_EXIT_FAIL;
-        goto done;
-    }
     cli_json j;
     cli_json_begin(&j);
     cli_json_str(&j, "command", cmd);
@@ -257,8 +244,7 @@ static int action_vdf(int argc, char **argv)
     cli_json_str(&j, "reduction", p.mean ? "mean" : "sum");
     cli_json_num(&j, "min", mn);
     cli_json_num(&j, "max", mx);
-    cli_json_end(&j);
-    rc = cli_json_emit(&j, cli_flag(opts, "json"), path);
+    rc = cli_summary_write(&j, opts, out);
     cli_json_free(&j);
 done:
     fl_free(img);
@@ -330,11 +316,6 @@ static int action_compare(int argc, char **argv)
         rc = cli_engine_error(ctx);
         goto done;
     }
-    char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, out, "summary.json")) {
-        rc = CLI_EXIT_FAIL;
-        goto done;
-    }
     double l2 = 0;
     for (int64_t i = 0; i < r.pattern_w * r.pattern_h; i++) l2 += (double)r.difference[i] * r.difference[i];
     cli_json j;
@@ -348,8 +329,7 @@ static int action_compare(int argc, char **argv)
     cli_json_int(&j, "shift_x", r.shift_x);
     cli_json_int(&j, "shift_y", r.shift_y);
     cli_json_num(&j, "difference_rms", sqrt(l2 / (double)(r.pattern_w * r.pattern_h)));
-    cli_json_end(&j);
-    rc = cli_json_emit(&j, cli_flag(opts, "json"), path);
+    rc = cli_summary_write(&j, opts, out);
     cli_json_free(&j);
 done:
     fl_stem_compare_result_free(&r);

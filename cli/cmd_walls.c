@@ -96,14 +96,12 @@ static fl_status image_like(fl_ctx *ctx, const fl_image *like, fl_image *out)
 
 static fl_status write_u8(fl_ctx *ctx, const char *dir, const char *name, const fl_image *like, const uint8_t *m)
 {
-    char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, dir, name)) return fl_fail(ctx, FL_EINVAL, "output path too long");
     fl_image out;
     fl_status st = image_like(ctx, like, &out);
     if (st) return st;
     int64_t n = like->width * like->height * fl_image_planes(like);
     for (int64_t i = 0; i < n; i++) out.data[i] = m[i] ? 1.0f : 0.0f;
-    st = fl_tiff_write(ctx, path, &out);
+    st = cli_write_tiff(ctx, dir, name, &out);
     fl_image_free(&out);
     return st;
 }
@@ -171,11 +169,6 @@ static int act_skeleton(int argc, char **argv)
     }
     int64_t nm = count_set(s.m, n), ns = count_set(sk, n);
     fl_free(sk);
-    char sp[CLI_PATH_MAX];
-    if (cli_path_join(sp, sizeof sp, out, "summary.json")) {
-        rc = CLI_EXIT_FAIL;
-        goto done;
-    }
     cli_json j;
     cli_json_begin(&j);
     cli_json_str(&j, "command", SK_CMD);
@@ -188,8 +181,7 @@ static int act_skeleton(int argc, char **argv)
     cli_json_int(&j, "mask_pixels", nm);
     cli_json_int(&j, "skeleton_pixels", ns);
     cli_json_raw(&j, "files", "{\"mask\":\"mask.tif\",\"skeleton\":\"skeleton.tif\",\"summary\":\"summary.json\"}");
-    cli_json_end(&j);
-    rc = cli_json_emit(&j, cli_flag(opts, "json"), sp);
+    rc = cli_summary_write(&j, opts, out);
     cli_json_free(&j);
     if (!rc && !cli_flag(opts, "json"))
         fprintf(stderr, "ferrolens: %lld mask pixels, %lld skeleton pixels in %lld slice(s); wrote %s/mask.tif and %s/skeleton.tif\n",
@@ -261,9 +253,9 @@ static int act_points(int argc, char **argv)
         rc = cli_engine_error(ctx);
         goto done;
     }
-    char cp[CLI_PATH_MAX], tp[CLI_PATH_MAX], sp[CLI_PATH_MAX];
+    char cp[CLI_PATH_MAX], tp[CLI_PATH_MAX];
     if (cli_path_join(cp, sizeof cp, out, "points.csv") || cli_path_join(tp, sizeof tp, out, "points.tif") ||
-        cli_path_join(sp, sizeof sp, out, "summary.json") || cli_mkdirs(out) != 0) {
+        cli_mkdirs(out) != 0) {
         rc = CLI_EXIT_FAIL;
         goto done;
     }
@@ -323,8 +315,7 @@ static int act_points(int argc, char **argv)
     cli_json_int(&j, "loops", loops);
     cli_json_int(&j, "points", total);
     cli_json_raw(&j, "files", "{\"points\":\"points.csv\",\"markers\":\"points.tif\",\"summary\":\"summary.json\"}");
-    cli_json_end(&j);
-    rc = cli_json_emit(&j, cli_flag(opts, "json"), sp);
+    rc = cli_summary_write(&j, opts, out);
     cli_json_free(&j);
     if (!rc && !cli_flag(opts, "json"))
         fprintf(stderr, "ferrolens: %lld points on %lld paths (%lld closed); wrote %s\n", (long long)total,

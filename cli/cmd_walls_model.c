@@ -83,14 +83,12 @@ static int need(const char *cmd, cli_option *opts, const char *const *names)
 static fl_status write_stack(fl_ctx *ctx, const char *dir, const char *name, const float *data, int64_t w, int64_t h,
                              int64_t planes)
 {
-    char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, dir, name)) return fl_fail(ctx, FL_EIO, "output path too long");
     fl_image img;
     fl_image_init(&img);
     fl_status st = fl_image_alloc(ctx, &img, w, h, 1, planes, 1);
     if (!st) {
         memcpy(img.data, data, (size_t)(w * h * planes) * sizeof(float));
-        st = fl_tiff_write(ctx, path, &img);
+        st = cli_write_tiff(ctx, dir, name, &img);
     }
     fl_image_free(&img);
     return st;
@@ -182,8 +180,7 @@ static int save_and_summarise(fl_ctx *ctx, fl_status st, fl_reshed *m, cli_optio
         cli_json_bool(j, "cancelled", cancelled);
         cli_json_num(j, "seconds", secs);
         cli_json_int(j, "threads", fl_ctx_threads(ctx));
-        cli_json_end(j);
-        rc = cli_path_join(path, sizeof path, out, "summary.json") ? CLI_EXIT_FAIL : cli_json_emit(j, cli_flag(opts, "json"), path);
+        rc = cli_summary_write(j, opts, out);
     }
     return rc;
 }
@@ -340,7 +337,6 @@ int cmd_walls_apply(int argc, char **argv)
         rc = cli_engine_error(ctx);
     if (!rc) {
         cli_json j;
-        char path[CLI_PATH_MAX];
         cli_json_begin(&j);
         cli_json_str(&j, "command", cmd);
         cli_json_int(&j, "images", P);
@@ -352,8 +348,7 @@ int cmd_walls_apply(int argc, char **argv)
         cli_json_num(&j, "mean_uncertainty", usum / (double)(n * P));
         cli_json_num(&j, "seconds_per_image", secs / (double)P);
         cli_json_int(&j, "threads", fl_ctx_threads(ctx));
-        cli_json_end(&j);
-        rc = cli_path_join(path, sizeof path, out, "summary.json") ? CLI_EXIT_FAIL : cli_json_emit(&j, cli_flag(apply_opts, "json"), path);
+        rc = cli_summary_write(&j, apply_opts, out);
         cli_json_free(&j);
     }
     free(mean), free(var), free(mask), free(skel), free(tmp);
@@ -450,7 +445,6 @@ int cmd_walls_live(int argc, char **argv)
     }
     if (!rc) {
         cli_json j;
-        char path[CLI_PATH_MAX];
         cli_json_begin(&j);
         cli_json_str(&j, "command", cmd);
         cli_json_int(&j, "width", w);
@@ -466,8 +460,7 @@ int cmd_walls_live(int argc, char **argv)
         cli_json_bool(&j, "fixed_range", lo < hi);
         cli_json_num(&j, "wall_fraction", (double)walls / (double)n);
         cli_json_int(&j, "threads", fl_ctx_threads(ctx));
-        cli_json_end(&j);
-        rc = cli_path_join(path, sizeof path, out, "summary.json") ? CLI_EXIT_FAIL : cli_json_emit(&j, cli_flag(live_opts, "json"), path);
+        rc = cli_summary_write(&j, live_opts, out);
         cli_json_free(&j);
     }
     free(t), free(mask), free(full), free(tmp);
