@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fl_internal.h"
+#include "bench_common.h"
 #include "ferrolens/diffraction_ae.h"
 #include "models/diffraction_ae_internal.h"
 
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
     c.width = width;
     c.batch = batch;
     fl_dae *m;
-    if (fl_dae_create(ctx, &c, &m)) return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
+    if (fl_dae_create(ctx, &c, &m)) return bench_fail(ctx);
     c = *fl_dae_get_config(m);
     int64_t bh, bw;
     fl_dae_bottleneck(m, &bh, &bw);
@@ -68,27 +68,16 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < batch * HW; i++) x[i] = 3.f * fl_rng_uniform(&r);
     /* training steps (forward, loss, backward; Adam is <1 % here and left out) */
     fl_dae_net *n;
-    if (fl_dae_debug_net_new(ctx, m, batch, &n)) return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
+    if (fl_dae_debug_net_new(ctx, m, batch, &n)) return bench_fail(ctx);
     fl_dae_debug_loss_grad(n, x, batch); /* warm-up */
-    double best = 1e30;
-    for (int s = 0; s < steps; s++) {
-        double t0 = fl_now_seconds();
-        fl_dae_debug_loss_grad(n, x, batch);
-        double t = fl_now_seconds() - t0;
-        if (t < best) best = t;
-    }
+    double best, best_i;
+    BENCH_BEST_OF(best, steps, fl_dae_debug_loss_grad(n, x, batch));
     fl_dae_debug_net_free(n);
     /* inference: encoder over the batch */
     float *raw = malloc((size_t)(batch * HW) * sizeof(float)), *emb = malloc((size_t)batch * c.embedding * sizeof(float));
     for (int64_t i = 0; i < batch * HW; i++) raw[i] = expm1f(x[i]);
     fl_dae_encode(ctx, m, raw, batch, emb);
-    double best_i = 1e30;
-    for (int s = 0; s < steps; s++) {
-        double t0 = fl_now_seconds();
-        fl_dae_encode(ctx, m, raw, batch, emb);
-        double t = fl_now_seconds() - t0;
-        if (t < best_i) best_i = t;
-    }
+    BENCH_BEST_OF(best_i, steps, fl_dae_encode(ctx, m, raw, batch, emb));
     /* encoder share of the forward FLOPs: about half */
     printf("{\"size\":%d,\"width\":%d,\"batch\":%d,\"threads\":%d,\"params\":%lld,\"fwd_gflop_per_pattern\":%.4f,"
            "\"train_step_s\":%.4f,\"train_patterns_per_s\":%.2f,\"train_gflops_per_s_3x\":%.2f,"

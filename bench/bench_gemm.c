@@ -5,24 +5,18 @@
  * measured on this host for the ISA that fl_gemm dispatched to (the two differ on non-AVX-512 hosts). */
 #include "ops/gemm.h"
 
+#include "fl_internal.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
 #define NOMINAL_PEAK 225.0
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 #if defined(__x86_64__)
 #define FMA12(F)                                                                                               \
@@ -35,11 +29,11 @@ __attribute__((target("avx512f"))) static double peak512(long it)
     __m512 a0 = _mm512_set1_ps(0), a1 = _mm512_set1_ps(1), a2 = _mm512_set1_ps(2), a3 = _mm512_set1_ps(3);
     __m512 a4 = _mm512_set1_ps(4), a5 = _mm512_set1_ps(5), a6 = _mm512_set1_ps(6), a7 = _mm512_set1_ps(7);
     __m512 a8 = _mm512_set1_ps(8), a9 = _mm512_set1_ps(9), a10 = _mm512_set1_ps(10), a11 = _mm512_set1_ps(11);
-    double t = now();
+    double t = fl_now_seconds();
     for (long n = 0; n < it; n++) {
         FMA12(_mm512_fmadd_ps)
     }
-    t = now() - t;
+    t = fl_now_seconds() - t;
     __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
                              _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
     s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
@@ -55,11 +49,11 @@ __attribute__((target("avx2,fma"))) static double peak256(long it)
     __m256 a0 = _mm256_set1_ps(0), a1 = _mm256_set1_ps(1), a2 = _mm256_set1_ps(2), a3 = _mm256_set1_ps(3);
     __m256 a4 = _mm256_set1_ps(4), a5 = _mm256_set1_ps(5), a6 = _mm256_set1_ps(6), a7 = _mm256_set1_ps(7);
     __m256 a8 = _mm256_set1_ps(8), a9 = _mm256_set1_ps(9), a10 = _mm256_set1_ps(10), a11 = _mm256_set1_ps(11);
-    double t = now();
+    double t = fl_now_seconds();
     for (long n = 0; n < it; n++) {
         FMA12(_mm256_fmadd_ps)
     }
-    t = now() - t;
+    t = fl_now_seconds() - t;
     __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
                              _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
     s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
@@ -118,27 +112,27 @@ static double run(const shape *s, int threads, int reps, double min_time)
     /* calibrate the inner loop count so one repeat takes about min_time */
     int64_t iters = 1;
     for (;;) {
-        double t = now();
+        double t = fl_now_seconds();
         for (int64_t i = 0; i < iters; i++) {
             if (threads == 1)
                 fl_gemm(s->tA, s->tB, M, N, K, 1.0f, A, lda, B, ldb, s->beta, C, ldc);
             else
                 fl_gemm_parallel(threads, s->tA, s->tB, M, N, K, 1.0f, A, lda, B, ldb, s->beta, C, ldc);
         }
-        t = now() - t;
+        t = fl_now_seconds() - t;
         if (t >= min_time || iters >= (1 << 24)) break;
         iters = t <= 0 ? iters * 16 : (int64_t)(iters * (min_time / t) * 1.2) + 1;
     }
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t = now();
+        double t = fl_now_seconds();
         for (int64_t i = 0; i < iters; i++) {
             if (threads == 1)
                 fl_gemm(s->tA, s->tB, M, N, K, 1.0f, A, lda, B, ldb, s->beta, C, ldc);
             else
                 fl_gemm_parallel(threads, s->tA, s->tB, M, N, K, 1.0f, A, lda, B, ldb, s->beta, C, ldc);
         }
-        t = (now() - t) / (double)iters;
+        t = (fl_now_seconds() - t) / (double)iters;
         if (t < best) best = t;
     }
     free(A);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fl_internal.h"
+#include "bench_common.h"
 #include "ferrolens/im2spec.h"
 #include "io/spectral_grid.h"
 #include "synth/loops_grid.h"
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
         int32_t P;
         char unit[32], lab[64];
         if (fl_synth_loops(ctx, &sp, &L, &Sim, &T) || fl_grid_to_curves(ctx, &L, 0, &G, &n, &P, &axis, unit, lab))
-            return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
+            return bench_fail(ctx);
         W = H = synth;
         S = Sim.data;
     } else {
@@ -78,16 +78,11 @@ int main(int argc, char **argv)
     fl_i2s_data d = {S, W, H, G, W, H, points, axis};
     fl_i2s *m;
     double t0 = fl_now_seconds();
-    if (fl_i2s_train(ctx, &c, &d, &m)) return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
+    if (fl_i2s_train(ctx, &c, &d, &m)) return bench_fail(ctx);
     const double train_s = fl_now_seconds() - t0;
     fl_i2s_scores sc;
-    double best = 1e30;
-    for (int k = 0; k < 3; k++) {
-        t0 = fl_now_seconds();
-        if (fl_i2s_apply(ctx, m, &d, NULL, NULL, NULL, &sc)) return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
-        const double s = fl_now_seconds() - t0;
-        best = s < best ? s : best;
-    }
+    double best;
+    BENCH_BEST_OF(best, 3, if (fl_i2s_apply(ctx, m, &d, NULL, NULL, NULL, &sc)) return bench_fail(ctx));
     const int64_t nsamp = sc.n_train + sc.n_test;
     printf("{\"config\":\"%s\",\"direction\":\"%s\",\"threads\":%d,\"params\":%lld,\"patch\":%d,\"points\":%d,"
            "\"latent\":%d,\"epochs\":%d,\"train_samples\":%lld,\"test_samples\":%lld,\"train_patches_per_s\":%.1f,"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fl_internal.h"
+#include "bench_common.h"
 #include "ferrolens/reshednet.h"
 
 static int cmp_d(const void *a, const void *b)
@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     fl_reshed_config_default(&c);
     c.nb_filters = F, c.members = E, c.iterations = 1, c.batch = 1, c.patch = 16, c.swa = 0;
     fl_reshed *m = NULL;
-    if (fl_reshed_train(ctx, &c, &pr, 1, &m)) return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
+    if (fl_reshed_train(ctx, &c, &pr, 1, &m)) return bench_fail(ctx);
     const int64_t n = (int64_t)S * S;
     float *img = malloc((size_t)n * sizeof(float)), *mean = malloc((size_t)n * sizeof(float)),
           *var = malloc((size_t)n * sizeof(float));
@@ -51,13 +51,13 @@ int main(int argc, char **argv)
     double full[100];
     for (int k = 0; k < repeats; k++) {
         double t0 = fl_now_seconds();
-        if (fl_reshed_apply(ctx, m, img, S, S, mean, var)) return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
+        if (fl_reshed_apply(ctx, m, img, S, S, mean, var)) return bench_fail(ctx);
         full[k] = fl_now_seconds() - t0;
     }
     qsort(full, (size_t)repeats, sizeof(double), cmp_d);
     /* live: time the first `lines` lines */
     fl_reshed_live *lv = NULL;
-    if (fl_reshed_live_begin(ctx, m, S, S, -5.0, 5.0, &lv)) return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
+    if (fl_reshed_live_begin(ctx, m, S, S, -5.0, 5.0, &lv)) return bench_fail(ctx);
     /* every line runs one band of B rows (from the top of the image on), so the first lines cost as much
      * as any other */
     const int64_t start = 0;
@@ -66,7 +66,7 @@ int main(int argc, char **argv)
     int64_t timed = 0;
     for (int64_t row = 0; row < start + lines; row++) {
         double t0 = fl_now_seconds();
-        if (fl_reshed_live_add_line(ctx, lv, img + row * S)) return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
+        if (fl_reshed_live_add_line(ctx, lv, img + row * S)) return bench_fail(ctx);
         if (row >= start) lt[timed++] = fl_now_seconds() - t0;
     }
     qsort(lt, (size_t)timed, sizeof(double), cmp_d);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fl_internal.h"
+#include "bench_common.h"
 
 int main(int argc, char **argv)
 {
@@ -35,19 +35,14 @@ int main(int argc, char **argv)
     fl_ctx *ctx = fl_ctx_new();
     fl_ctx_set_threads(ctx, threads);
     fl_sae *m;
-    if (fl_sae_create(ctx, &c, &m)) return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
+    if (fl_sae_create(ctx, &c, &m)) return bench_fail(ctx);
     fl_sae_report rep;
     double t0 = fl_now_seconds();
-    if (fl_sae_train(ctx, m, x, n, T, &rep)) return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
+    if (fl_sae_train(ctx, m, x, n, T, &rep)) return bench_fail(ctx);
     double train_s = (fl_now_seconds() - t0) / epochs;
     float *emb = malloc((size_t)n * c.latent * sizeof(float)), *rec = malloc((size_t)n * T * sizeof(float));
-    double best = 1e30;
-    for (int rep_i = 0; rep_i < 3; rep_i++) {
-        t0 = fl_now_seconds();
-        fl_sae_apply(ctx, m, x, n, T, emb, rec);
-        double s = fl_now_seconds() - t0;
-        if (s < best) best = s;
-    }
+    double best;
+    BENCH_BEST_OF(best, 3, fl_sae_apply(ctx, m, x, n, T, emb, rec));
     /* forward MACs per curve: each LSTM direction T * 4H * (In + H), the dense layers are negligible */
     double macs = 0;
     int F = 128;

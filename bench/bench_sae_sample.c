@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "../tests/shared/sae_quality.h"
+#include "bench_common.h"
 
 int main(int argc, char **argv)
 {
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
     fl_ctx *ctx = fl_ctx_new();
     fl_ctx_set_threads(ctx, threads);
     sae_quality q;
-    if (sae_quality_run(ctx, in, truth, &c, &q)) return fprintf(stderr, "%s\n", fl_ctx_message(ctx)), 1;
+    if (sae_quality_run(ctx, in, truth, &c, &q)) return bench_fail(ctx);
     printf("{\"train_seconds\":%.1f,\"epochs_run\":%d,\"best_epoch\":%d,\"seconds_per_epoch\":%.2f,"
            "\"heldout_r2\":%.4f,\"active_channels\":%d,\"worst_abs_r\":%.4f,\"maps\":[",
            q.train_seconds, q.report.epochs_run, q.report.best_epoch, q.report.seconds_per_epoch, q.heldout_r2,

@@ -11,13 +11,7 @@
 #include "fl_internal.h"
 #include "io/safetensors.h"
 #include "nn/graph.h"
-
-static void fill(float *x, int64_t n, float lo, float hi, uint64_t seed)
-{
-    fl_rng r;
-    fl_rng_init(&r, seed, 11);
-    for (int64_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * fl_rng_uniform(&r);
-}
+#include "../shared/test_util.h"
 
 static int64_t numel(fl_graph *g, fl_node x)
 {
@@ -42,6 +36,18 @@ static void expect_grad(const char *what, int64_t i, double analytic, double num
               analytic, numeric);
 }
 
+/* d loss / d *v by central differences (v: a parameter or an input value of g; restored after) */
+static double central_diff(fl_graph *g, fl_node y, const float *R, float *v, double eps)
+{
+    const float keep = *v;
+    *v = keep + (float)eps;
+    const double lp = loss_of(g, y, R);
+    *v = keep - (float)eps;
+    const double lm = loss_of(g, y, R);
+    *v = keep;
+    return (lp - lm) / (2 * eps);
+}
+
 typedef fl_node (*builder_fn)(fl_graph *g, fl_node x);
 
 /* Builds input (C,H,W) -> build(), checks the gradients of up to 60 parameters and 30 inputs. */
@@ -60,12 +66,12 @@ static void gradcheck_eps(const char *name, builder_fn build, int64_t N, int64_t
     float *p = fl_graph_params(g);
     const int64_t np = fl_graph_param_count(g);
     float *noise = malloc((size_t)(np ? np : 1) * 4);
-    fill(noise, np, -0.3f, 0.3f, 9);
+    fill_stream(noise, np, -0.3f, 0.3f, 9, 11);
     for (int64_t i = 0; i < np; i++) p[i] += noise[i];
-    fill(fl_graph_data(g, x), numel(g, x), -1, 1, 1);
+    fill_stream(fl_graph_data(g, x), numel(g, x), -1, 1, 1, 11);
     const int64_t ny = numel(g, y);
     float *R = malloc((size_t)ny * 4);
-    fill(R, ny, -1, 1, 2);
+    fill_stream(R, ny, -1, 1, 2, 11);
     loss_of(g, y, R);
     memcpy(fl_graph_grad(g, y), R, (size_t)ny * 4);
     fl_graph_zero_grads(g);
@@ -74,26 +80,10 @@ static void gradcheck_eps(const char *name, builder_fn build, int64_t N, int64_t
     float *dx = malloc((size_t)numel(g, x) * 4);
     memcpy(dx, fl_graph_grad(g, x), (size_t)numel(g, x) * 4);
     int64_t stride_p = np > 60 ? np / 60 : 1;
-    for (int64_t i = 0; i < np; i += stride_p) {
-        float keep = p[i];
-        p[i] = keep + (float)eps;
-        double lp = loss_of(g, y, R);
-        p[i] = keep - (float)eps;
-        double lm = loss_of(g, y, R);
-        p[i] = keep;
-        expect_grad(name, i, dp[i], (lp - lm) / (2 * eps));
-    }
+    for (int64_t i = 0; i < np; i += stride_p) expect_grad(name, i, dp[i], central_diff(g, y, R, &p[i], eps));
     float *xd = fl_graph_data(g, x);
     int64_t nx = numel(g, x), stride_x = nx > 30 ? nx / 30 : 1;
-    for (int64_t i = 0; i < nx; i += stride_x) {
-        float keep = xd[i];
-        xd[i] = keep + (float)eps;
-        double lp = loss_of(g, y, R);
-        xd[i] = keep - (float)eps;
-        double lm = loss_of(g, y, R);
-        xd[i] = keep;
-        expect_grad(name, -i - 1, dx[i], (lp - lm) / (2 * eps));
-    }
+    for (int64_t i = 0; i < nx; i += stride_x) expect_grad(name, -i - 1, dx[i], central_diff(g, y, R, &xd[i], eps));
     free(noise);
     free(R);
     free(dx);
@@ -160,7 +150,7 @@ Test(graph, conv2d_matches_direct_convolution)
     cr_assert_eq(fl_graph_finalize(g), FL_OK);
     fl_graph_init_params(g, 3, FL_INIT_TORCH);
     float *xd = fl_graph_data(g, x);
-    fill(xd, numel(g, x), -1, 1, 4);
+    fill_stream(xd, numel(g, x), -1, 1, 4, 11);
     fl_graph_forward(g, 0);
     int64_t C2, Ho, Wo;
     fl_graph_shape(g, y, &C2, &Ho, &Wo);
@@ -208,13 +198,6 @@ static const fl_tensor *need(const fl_tensor_list *l, const char *name)
     const fl_tensor *t = fl_tensor_list_find(l, name);
     cr_assert(t, "golden file lacks %s", name);
     return t;
-}
-
-static double max_abs_diff(const float *a, const float *b, int64_t n)
-{
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
-    return m;
 }
 
 static void golden_run(int threads, int training_graph)
@@ -310,9 +293,9 @@ Test(graph, same_result_for_one_and_two_threads)
         cr_assert_eq(fl_graph_finalize(g), FL_OK);
         fl_graph_init_params(g, 11, FL_INIT_XAVIER);
         for (int step = 1; step <= 3; step++) {
-            fill(fl_graph_data(g, x), 4 * 64, -1, 1, 100 + step);
+            fill_stream(fl_graph_data(g, x), 4 * 64, -1, 1, 100 + step, 11);
             fl_graph_forward(g, 1);
-            fill(fl_graph_grad(g, y), numel(g, y), -1, 1, 200 + step);
+            fill_stream(fl_graph_grad(g, y), numel(g, y), -1, 1, 200 + step, 11);
             fl_graph_zero_grads(g);
             fl_graph_backward(g, y);
             fl_graph_adam_step(g, 1e-2f, 0.9f, 0.999f, 1e-8f, step);

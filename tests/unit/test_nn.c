@@ -8,13 +8,7 @@
 
 #include "fl_internal.h"
 #include "nn/nn.h"
-
-static void fill_uniform(float *x, int64_t n, float lo, float hi, uint64_t seed)
-{
-    fl_rng r;
-    fl_rng_init(&r, seed, 7);
-    for (int64_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * fl_rng_uniform(&r);
-}
+#include "../shared/test_util.h"
 
 static double dot(const float *a, const float *b, int64_t n)
 {
@@ -53,11 +47,11 @@ static void lstm_gradcheck(int reverse, int hard, int repeat, float wscale)
     const int64_t nx = repeat ? B * In : T * B * In;
     k.X = malloc(nx * 4), k.Wih = malloc(G4 * In * 4), k.Whh = malloc(G4 * H * 4), k.b = malloc(G4 * 4);
     k.G = malloc(T * B * G4 * 4), k.C = malloc(T * B * H * 4), k.Y = malloc(T * B * H * 4), k.R = malloc(T * B * H * 4);
-    fill_uniform(k.X, nx, -1, 1, 1);
-    fill_uniform(k.Wih, G4 * In, -wscale, wscale, 2);
-    fill_uniform(k.Whh, G4 * H, -wscale, wscale, 3);
-    fill_uniform(k.b, G4, -wscale, wscale, 4);
-    fill_uniform(k.R, T * B * H, -1, 1, 5);
+    fill(k.X, nx, -1, 1, 1);
+    fill(k.Wih, G4 * In, -wscale, wscale, 2);
+    fill(k.Whh, G4 * H, -wscale, wscale, 3);
+    fill(k.b, G4, -wscale, wscale, 4);
+    fill(k.R, T * B * H, -1, 1, 5);
     lstm_loss(&k);
     float *dX = calloc(nx, 4), *dWih = calloc(G4 * In, 4), *dWhh = calloc(G4 * H, 4), *db = calloc(G4, 4);
     float *work = malloc(fl_lstm_backward_work_size(&k.s) * 4);
@@ -97,10 +91,10 @@ Test(nn, lstm_forward_matches_reference)
 {
     const int T = 6, B = 2, In = 3, H = 4, G4 = 16;
     float X[T * B * In], Wih[G4 * In], Whh[G4 * H], b[G4], G[T * B * G4], C[T * B * H], Y[T * B * H];
-    fill_uniform(X, T * B * In, -2, 2, 11);
-    fill_uniform(Wih, G4 * In, -1, 1, 12);
-    fill_uniform(Whh, G4 * H, -1, 1, 13);
-    fill_uniform(b, G4, -1, 1, 14);
+    fill(X, T * B * In, -2, 2, 11);
+    fill(Wih, G4 * In, -1, 1, 12);
+    fill(Whh, G4 * H, -1, 1, 13);
+    fill(b, G4, -1, 1, 14);
     for (int hard = 0; hard < 2; hard++)
         for (int rev = 0; rev < 2; rev++) {
             fl_lstm_shape s = {T, B, In, H, rev, hard, 0};
@@ -148,10 +142,10 @@ Test(nn, linear_gradient)
 {
     enum { B = 4, In = 5, Out = 3 };
     float X[B * In], W[Out * In], b[Out], Y[B * Out], R[B * Out], dX[B * In], dW[Out * In] = {0}, db[Out] = {0};
-    fill_uniform(X, B * In, -1, 1, 1);
-    fill_uniform(W, Out * In, -1, 1, 2);
-    fill_uniform(b, Out, -1, 1, 3);
-    fill_uniform(R, B * Out, -1, 1, 4);
+    fill(X, B * In, -1, 1, 1);
+    fill(W, Out * In, -1, 1, 2);
+    fill(b, Out, -1, 1, 3);
+    fill(R, B * Out, -1, 1, 4);
     fl_linear_backward(B, In, Out, X, In, W, R, Out, dX, In, dW, db);
     float *ps[3] = {X, W, b}, *gs[3] = {dX, dW, db};
     int ns[3] = {B * In, Out * In, Out};
@@ -180,10 +174,10 @@ Test(nn, batchnorm_gradient_and_running_stats)
 {
     enum { B = 6, F = 3 };
     float X[B * F], g[F], be[F], R[B * F], dX[B * F], dg[F] = {0}, dbe[F] = {0};
-    fill_uniform(X, B * F, -2, 3, 1);
-    fill_uniform(g, F, 0.5f, 1.5f, 2);
-    fill_uniform(be, F, -1, 1, 3);
-    fill_uniform(R, B * F, -1, 1, 4);
+    fill(X, B * F, -2, 3, 1);
+    fill(g, F, 0.5f, 1.5f, 2);
+    fill(be, F, -1, 1, 3);
+    fill(R, B * F, -1, 1, 4);
     float rm[F] = {0}, rv[F] = {1, 1, 1}, xh[B * F], is[F], Y[B * F];
     fl_batchnorm_forward_train(B, F, X, g, be, 1e-3f, 0.99f, rm, rv, xh, is, Y);
     for (int j = 0; j < F; j++) { /* Keras update: running = 0.99 running + 0.01 batch (unbiased var) */

@@ -14,13 +14,7 @@
 #include "ferrolens/walls.h"
 #include "io/safetensors.h"
 #include "models/reshednet_internal.h"
-
-static void fill(float *x, int64_t n, float lo, float hi, uint64_t seed)
-{
-    fl_rng r;
-    fl_rng_init(&r, seed, 7);
-    for (int64_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * fl_rng_uniform(&r);
-}
+#include "../shared/test_util.h"
 
 /* ---- focal loss ---------------------------------------------------------------------------------- */
 

@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fl_internal.h"
 #include "models/spectral_ae_internal.h"
 #include "npy.h"
 #include "../shared/fault_injection.h"
+#include "../shared/test_util.h"
 
 static fl_sae_config tiny_config(void)
 {
@@ -319,13 +319,6 @@ Test(sae, cancel_keeps_best_model)
 /* ---- the published Keras weights of Agar et al. --------------------------------------------- */
 #define AGAR FL_SHARED_DIR "/data/agar-lstm-keras-weights/"
 #define PZT FL_SHARED_DIR "/data/pzt-beps-loops/"
-
-static double max_abs_diff(const float *a, const float *b, int64_t n)
-{
-    double d = 0;
-    for (int64_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
-    return d;
-}
 
 Test(sae, keras_import_reproduces_published_outputs, .timeout = 300)
 {
