@@ -91,59 +91,46 @@ if(FL_XVFB)
   set(FL_IJ_RUN bash ${CMAKE_SOURCE_DIR}/tests/imagej/run_ij.sh ${Java_JAVA_EXECUTABLE}
       ${IJ_JAR}:${FL_IJTEST_JAR} ${CMAKE_BINARY_DIR} ${FL_IJ_HOME})
   set(FL_IJ_MACROS ${CMAKE_SOURCE_DIR}/tests/imagej/macros)
+  set(FL_IJ_FAIL "Ferrolens ERROR|Exception|IJBatchGuard|TEST FAIL")     # runs that must succeed
+  set(FL_IJ_FAIL_BAD "Exception|IJBatchGuard|PIXELS CHANGED|TEST FAIL")  # runs that must refuse
 
-  add_test(NAME ij_xvfb_train COMMAND ${FL_IJ_RUN} 600 ${FL_IJ_MACROS}/train_synthetic.ijm ${FL_IJ_OUT}/train)
-  set_tests_properties(ij_xvfb_train PROPERTIES
-    PASS_REGULAR_EXPRESSION "RESULT embedding 16x16x4(.|\n)*RESULT input unchanged(.|\n)*DONE train"
-    FAIL_REGULAR_EXPRESSION "Ferrolens ERROR|Exception|IJBatchGuard|TEST FAIL"
-    RESOURCE_LOCK xvfb TIMEOUT 660)
+  # One ImageJ run of <macro> <arg> under Xvfb (run_ij.sh kills it after <seconds>; ctest 60 s later).
+  function(fl_ij_test name seconds macro arg pass fail)
+    add_test(NAME ${name} COMMAND ${FL_IJ_RUN} ${seconds} ${macro} "${arg}")
+    math(EXPR timeout "${seconds} + 60")
+    set_tests_properties(${name} PROPERTIES PASS_REGULAR_EXPRESSION "${pass}" FAIL_REGULAR_EXPRESSION "${fail}"
+      RESOURCE_LOCK xvfb TIMEOUT ${timeout})
+  endfunction()
+
+  fl_ij_test(ij_xvfb_train 600 ${FL_IJ_MACROS}/train_synthetic.ijm ${FL_IJ_OUT}/train
+    "RESULT embedding 16x16x4(.|\n)*RESULT input unchanged(.|\n)*DONE train" "${FL_IJ_FAIL}")
 
   # one ImageJ run per bad input: fail() aborts the inner macro; the outer macro then checks the pixels
   foreach(c rgb single_slice nan missing_model length_mismatch bad_choice)
-    add_test(NAME ij_bad_input_${c} COMMAND ${FL_IJ_RUN} 300 ${FL_IJ_MACROS}/bad_input.ijm
-             "${c}:${FL_IJ_MACROS}:${FL_IJ_OUT}/bad_${c}")
-    set_tests_properties(ij_bad_input_${c} PROPERTIES
-      PASS_REGULAR_EXPRESSION "Ferrolens ERROR: [^\n]*(.|\n)*CASE ${c} PIXELS UNCHANGED(.|\n)*DONE bad_input"
-      FAIL_REGULAR_EXPRESSION "Exception|IJBatchGuard|PIXELS CHANGED|TEST FAIL"
-      RESOURCE_LOCK xvfb TIMEOUT 360)
+    fl_ij_test(ij_bad_input_${c} 300 ${FL_IJ_MACROS}/bad_input.ijm "${c}:${FL_IJ_MACROS}:${FL_IJ_OUT}/bad_${c}"
+      "Ferrolens ERROR: [^\n]*(.|\n)*CASE ${c} PIXELS UNCHANGED(.|\n)*DONE bad_input" "${FL_IJ_FAIL_BAD}")
   endforeach()
   # the engine's own message must surface: a curve-length mismatch is worded as such
   set_tests_properties(ij_bad_input_length_mismatch PROPERTIES
     PASS_REGULAR_EXPRESSION "Ferrolens ERROR: [^\n]*(points|length|match)[^\n]*(.|\n)*CASE length_mismatch PIXELS UNCHANGED(.|\n)*DONE bad_input")
 
-  add_test(NAME ij_batch_macro COMMAND ${FL_IJ_RUN} 600 ${FL_IJ_MACROS}/batch_test.ijm
-           "${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/batch")
-  set_tests_properties(ij_batch_macro PROPERTIES
-    PASS_REGULAR_EXPRESSION "BATCH DONE 2 files(.|\n)*BATCH DONE 2 files(.|\n)*RESULT batch outputs ok"
-    FAIL_REGULAR_EXPRESSION "Ferrolens ERROR|Exception|IJBatchGuard|TEST FAIL"
-    RESOURCE_LOCK xvfb TIMEOUT 660)
+  fl_ij_test(ij_batch_macro 600 ${FL_IJ_MACROS}/batch_test.ijm "${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/batch"
+    "BATCH DONE 2 files(.|\n)*BATCH DONE 2 files(.|\n)*RESULT batch outputs ok" "${FL_IJ_FAIL}")
 
-  add_test(NAME ij_demo_macro COMMAND ${FL_IJ_RUN} 900 ${CMAKE_SOURCE_DIR}/macros/ferrolens_demo.ijm
-           "${CMAKE_SOURCE_DIR}/sample-stacks/iv_grid.tif:${FL_IJ_OUT}/demo:epochs=3")
-  set_tests_properties(ij_demo_macro PROPERTIES PASS_REGULAR_EXPRESSION "DEMO DONE"
-    SKIP_REGULAR_EXPRESSION "DEMO SKIP"
-    FAIL_REGULAR_EXPRESSION "Ferrolens ERROR|Exception|IJBatchGuard"
-    RESOURCE_LOCK xvfb TIMEOUT 960)
-endif()
+  fl_ij_test(ij_demo_macro 900 ${CMAKE_SOURCE_DIR}/macros/ferrolens_demo.ijm
+    "${CMAKE_SOURCE_DIR}/sample-stacks/iv_grid.tif:${FL_IJ_OUT}/demo:epochs=3"
+    "DEMO DONE" "Ferrolens ERROR|Exception|IJBatchGuard")
+  set_tests_properties(ij_demo_macro PROPERTIES SKIP_REGULAR_EXPRESSION "DEMO SKIP")
 
-# ---- families 2-5 menu commands (thin commands over the in-process CLI) --------------------------------
-if(FL_XVFB)
+  # ---- families 2-5 menu commands (thin commands over the in-process CLI) ------------------------------
   foreach(g decompose latent loops stem walls walls_model dae im2spec)
-    add_test(NAME ij_family_${g} COMMAND ${FL_IJ_RUN} 120 ${FL_IJ_MACROS}/families.ijm
-             "${g}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/family_${g}")
-    set_tests_properties(ij_family_${g} PROPERTIES
-      PASS_REGULAR_EXPRESSION "RESULT input unchanged(.|\n)*DONE family ${g}"
-      FAIL_REGULAR_EXPRESSION "Ferrolens ERROR|Exception|IJBatchGuard|TEST FAIL"
-      RESOURCE_LOCK xvfb TIMEOUT 180)
+    fl_ij_test(ij_family_${g} 120 ${FL_IJ_MACROS}/families.ijm "${g}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/family_${g}"
+      "RESULT input unchanged(.|\n)*DONE family ${g}" "${FL_IJ_FAIL}")
   endforeach()
   foreach(c pca_rgb pca_single gmm_size stem_single vdf_annulus compare_sizes compare_empty loops_nan
             label_rect mask_no_labels points_sizes segment_no_model
             train_mask_size live_no_simulate dae_pools im2spec_size heap_refusal)
-    add_test(NAME ij_bad_family_${c} COMMAND ${FL_IJ_RUN} 120 ${FL_IJ_MACROS}/bad_families.ijm
-             "${c}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/bad_family_${c}")
-    set_tests_properties(ij_bad_family_${c} PROPERTIES
-      PASS_REGULAR_EXPRESSION "Ferrolens ERROR: [^\n]*(.|\n)*CASE ${c} PIXELS UNCHANGED(.|\n)*DONE bad_family"
-      FAIL_REGULAR_EXPRESSION "Exception|IJBatchGuard|PIXELS CHANGED|TEST FAIL"
-      RESOURCE_LOCK xvfb TIMEOUT 180)
+    fl_ij_test(ij_bad_family_${c} 120 ${FL_IJ_MACROS}/bad_families.ijm "${c}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/bad_family_${c}"
+      "Ferrolens ERROR: [^\n]*(.|\n)*CASE ${c} PIXELS UNCHANGED(.|\n)*DONE bad_family" "${FL_IJ_FAIL_BAD}")
   endforeach()
 endif()

@@ -151,6 +151,17 @@ static int progress_cb(void *user, const char *stage, int64_t done, int64_t tota
     return stop ? 1 : 0;
 }
 
+/* Binds h to listener's progress method; 0 + pending exception when it has none. */
+static int bind_hook(JNIEnv *env, jobject listener, hook *h)
+{
+    jclass c = (*env)->GetObjectClass(env, listener);
+    h->mid = (*env)->GetMethodID(env, c, "progress", "(Ljava/lang/String;JJDD)Z");
+    (*env)->DeleteLocalRef(env, c);
+    h->env = env;
+    h->listener = listener;
+    return h->mid != NULL;
+}
+
 /* Fresh context per call: thread count (<= 0: engine default) and the optional listener. NULL + pending
  * exception on failure. */
 static fl_ctx *make_ctx(JNIEnv *env, jint threads, jobject listener, hook *h)
@@ -162,15 +173,10 @@ static fl_ctx *make_ctx(JNIEnv *env, jint threads, jobject listener, hook *h)
     }
     fl_ctx_set_threads(ctx, threads > 0 ? threads : 0);
     if (listener && h) {
-        jclass c = (*env)->GetObjectClass(env, listener);
-        h->mid = (*env)->GetMethodID(env, c, "progress", "(Ljava/lang/String;JJDD)Z");
-        (*env)->DeleteLocalRef(env, c);
-        if (!h->mid) {
+        if (!bind_hook(env, listener, h)) {
             fl_ctx_free(ctx);
             return NULL;
         }
-        h->env = env;
-        h->listener = listener;
         fl_ctx_set_progress(ctx, progress_cb, h);
     }
     return ctx;
@@ -755,14 +761,7 @@ JNIEXPORT void JNICALL Java_ferrolens_Native_runCli(JNIEnv *env, jclass cls, job
         (*env)->DeleteLocalRef(env, a);
         if (!argv[i]) ok = 0;
     }
-    if (ok && listener) {
-        jclass c = (*env)->GetObjectClass(env, listener);
-        h.mid = (*env)->GetMethodID(env, c, "progress", "(Ljava/lang/String;JJDD)Z");
-        (*env)->DeleteLocalRef(env, c);
-        h.env = env;
-        h.listener = listener;
-        ok = h.mid != NULL;
-    }
+    if (ok && listener) ok = bind_hook(env, listener, &h);
     if (ok) {
         cli_host host = {listener ? progress_cb : NULL, &h, message, 4096};
         cli_set_host(&host);

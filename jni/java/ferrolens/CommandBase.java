@@ -281,6 +281,12 @@ abstract class CommandBase implements PlugIn {
         out.setCalibration(c);
     }
 
+    /** Colour of curve i of n in a plot: blue (first) .. red (last). */
+    static Color curveColor(int i, int n) {
+        float f = n > 1 ? (float) i / (n - 1) : 0f;
+        return Color.getHSBColor(0.67f * (1 - f), 0.9f, 0.85f);
+    }
+
     static LUT lut(String name) {
         IndexColorModel cm = LutLoader.getLut(name);
         return cm == null ? null : new LUT(cm, 0, 255);
@@ -396,8 +402,7 @@ abstract class CommandBase implements PlugIn {
                     x[k] = (float) s.axisValues[k];
                     rtOut.setValue("channel_" + c + "_level_" + j, k, y[k]);
                 }
-                float f = levels > 1 ? (float) j / (levels - 1) : 0f;
-                plot.setColor(Color.getHSBColor(0.67f * (1 - f), 0.9f, 0.85f));
+                plot.setColor(curveColor(j, levels));
                 plot.addPoints(x, y, Plot.LINE);
                 legend.append(String.format(Locale.ROOT, "%.3g", vals[j])).append('\n');
             }

@@ -1,6 +1,5 @@
 package ferrolens;
 
-import ij.IJ;
 import ij.ImagePlus;
 
 import java.util.Locale;
@@ -72,7 +71,6 @@ abstract class Decompose extends EngineCommand {
         plotCsv("components.csv", base, "components", nmf() ? "component (H row)" : "component (eigenvector)", 0);
         showCsv("components.csv", base, "components table");
         showResult("loadings.tif", base, "loadings", imp.getCalibration(), "fire");
-        IJ.log("Ferrolens " + commandName() + " '" + imp.getTitle() + "': " + summary().replaceAll("\\s+", " "));
-        logDone(commandName());
+        logSummary(" '" + imp.getTitle() + "'");
     }
 }

@@ -1,7 +1,5 @@
 package ferrolens;
 
-import ij.IJ;
-
 /**
  * Plugins &gt; Ferrolens &gt; Diffraction Autoencoder &gt; Apply... (engine: ferrolens diffraction-ae apply): the
  * embedding maps and virtual-aperture patterns of every scan position with a trained model (its detector
@@ -19,26 +17,24 @@ public class Diffraction_AE_Apply extends Stem4D {
     @Override
     void body() {
         Options o = options("model=[/path/dae.safetensors]");
-        o.addString("Input image title (empty = current image)", "", 24);
-        o.addString("File (TIFF path instead of an open image)", "", 40);
+        addInputFields(o, false);
         o.addString("Model file (diffraction autoencoder .safetensors)", "", 40);
         o.addNumber("Threads (0 = ImageJ setting)", 0, 0);
         if (!o.show()) return;
-        String title = o.nextString(), file = o.nextString(), model = o.nextString();
+        readInputFields(o, false);
+        String model = o.nextString();
         int threads = o.nextInt();
         check(o);
-        resolveInput(title, file);
-        if (model.isEmpty()) throw fail("No model file given: add model=[/path/dae.safetensors] (train one with Diffraction Autoencoder Train).");
-        existingFile(model, "model file");
+        resolveInput();
+        modelFile(model, "dae.safetensors", "Diffraction Autoencoder Train");
         int thr = threadsArg(threads);
         begin("diffraction-ae", "apply");
-        inputArgs(file, "1");
+        inputArgs();
         arg("model", model);
         arg("threads", thr);
         execute("Diffraction autoencoder", 0);
         showResult("embedding.tif", base, "embedding", scanCal(), "fire");
         showResult("apertures.tif", base, "apertures", null, null);
-        IJ.log("Ferrolens " + commandName() + " '" + base + "': " + summary().replaceAll("\\s+", " "));
-        logDone(commandName());
+        logSummary(" '" + base + "'");
     }
 }

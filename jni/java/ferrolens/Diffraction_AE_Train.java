@@ -1,7 +1,5 @@
 package ferrolens;
 
-import ij.IJ;
-
 /**
  * Plugins &gt; Ferrolens &gt; Diffraction Autoencoder &gt; Train... (engine: ferrolens diffraction-ae train) on a 4D-STEM
  * hyperstack (pattern = image, scan x on Z, scan y on T; open image by title or a TIFF file). The model is
@@ -20,7 +18,7 @@ public class Diffraction_AE_Train extends Stem4D {
     @Override
     void body() {
         Options o = options("width=32 embedding=32 epochs=10 output=[/path/dae.safetensors]");
-        addInputFields(o);
+        addInputFields(o, true);
         o.addNumber("Width (conv channels; paper 128)", 32, 0);
         o.addNumber("Embedding (channels)", 32, 0);
         o.addString("Pools (max-pooling factors, e.g. 2,2; empty = bottleneck 8 x 8)", "", 12);
@@ -39,7 +37,7 @@ public class Diffraction_AE_Train extends Stem4D {
         o.addString("Output model file (.safetensors)", "", 40);
         o.addNumber("Threads (0 = ImageJ setting)", 0, 0);
         if (!o.show()) return;
-        String[] in = readInputFields(o);
+        readInputFields(o, true);
         int width = o.nextInt(), embedding = o.nextInt();
         String pools = o.nextString();
         int epochs = o.nextInt(), batch = o.nextInt();
@@ -54,7 +52,7 @@ public class Diffraction_AE_Train extends Stem4D {
         String output = o.nextString();
         int threads = o.nextInt();
         check(o);
-        resolveInput(in[0], in[1]);
+        resolveInput();
         if (width < 1 || width > 4096) throw fail("Width must be 1..4096, not " + width + ".");
         if (embedding < 1 || embedding > 4096) throw fail("Embedding must be 1..4096, not " + embedding + ".");
         if (!pools.isEmpty() && !pools.matches("\\s*\\d+(\\s*,\\s*\\d+)*\\s*"))
@@ -66,11 +64,10 @@ public class Diffraction_AE_Train extends Stem4D {
         if (!(l1 >= 0) || !(contrastive >= 0) || !(divergence >= 0)) throw fail("The L1, contrastive and divergence weights must be >= 0.");
         if (stride < 1 || stride > 65536) throw fail("Stride must be 1..65536, not " + stride + ".");
         if (!(fraction > 0 && fraction <= 1)) throw fail("Fraction must be in (0, 1], not " + fraction + ".");
-        if (output.isEmpty()) throw fail("No model output file given: add output=[/path/dae.safetensors].");
-        if (new java.io.File(output).isDirectory()) throw fail("The model output " + output + " is a folder: give a file name such as dae.safetensors.");
+        outputModel(output, "dae.safetensors");
         int thr = threadsArg(threads);
         begin("diffraction-ae", "train");
-        inputArgs(in[1], in[2]);
+        inputArgs();
         arg("width", width);
         arg("embedding", embedding);
         if (!pools.isEmpty()) arg("pools", pools.replaceAll("\\s", ""));
@@ -92,9 +89,8 @@ public class Diffraction_AE_Train extends Stem4D {
         execute("Diffraction autoencoder", epochs);
         keep("model.safetensors", output);
         showResult("embedding.tif", base, "embedding", scanCal(), "fire");
-        showResult("apertures.tif", base, "apertures", in[2].equals("1") ? detectorCal() : null, null);
+        showResult("apertures.tif", base, "apertures", bin.equals("1") ? detectorCal() : null, null);
         plotCsv("loss.csv", base, "diffraction loss", "loss", 1);
-        IJ.log("Ferrolens " + commandName() + " -> " + output + ": " + summary().replaceAll("\\s+", " "));
-        logDone(commandName());
+        logSummary(" -> " + output);
     }
 }

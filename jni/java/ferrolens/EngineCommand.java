@@ -2,11 +2,14 @@ package ferrolens;
 
 import ij.IJ;
 import ij.ImagePlus;
+import ij.ImageStack;
 import ij.WindowManager;
 import ij.gui.Plot;
 import ij.gui.Roi;
+import ij.io.FileSaver;
 import ij.macro.Interpreter;
 import ij.measure.Calibration;
+import ij.measure.ResultsTable;
 import ij.plugin.MontageMaker;
 import ij.plugin.frame.RoiManager;
 import ij.process.ByteProcessor;
@@ -16,17 +19,84 @@ import java.awt.Color;
 import java.awt.GraphicsEnvironment;
 import java.io.File;
 import java.io.IOException;
+import java.nio.charset.Charset;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
 /**
- * Shared skeleton of the thin menu commands of the families 2..5 (decompose, latent, loops, 4D-STEM,
- * im2spec/spec2im, diffraction AE, walls): checks in Java, then dialog -> saveInput -> args -> execute ->
- * showResult/showCsv -> finish. Subclasses implement body(); errors go through fail() (one sentence).
+ * Base of the thin menu commands of the families 2..5 (decompose, latent, loops, 4D-STEM, im2spec/spec2im,
+ * diffraction AE, walls), which run an engine command of the `ferrolens` program in-process
+ * (Native.runCli, the same code as the CLI): checks in Java, then dialog -> saveInput -> args -> execute
+ * -> showResult/showCsv -> finish. The inputs are written to a private temporary folder as TIFF (copies:
+ * the open images are never modified), the command writes its documented outputs there, and they are
+ * opened as windows titled "&lt;input&gt; &lt;what&gt;" with the input's calibration. Progress and Esc go through
+ * the engine's progress hook. Subclasses implement body(); errors go through fail() (one sentence).
  */
-abstract class EngineCommand extends CliCommand {
+abstract class EngineCommand extends CommandBase {
+    /** Result images a command opens, in float values per input pixel (estimate for the heap check). */
+    static final int OUTPUT_FLOATS_PER_PIXEL = 4;
+
+    /** A per-run scratch folder, deleted by finish(). */
+    File scratch;
+    final List<String> args = new ArrayList<String>();
+
+    /** Creates the scratch folder and starts the argument list with "group action". */
+    void begin(String group, String action) {
+        try {
+            scratch = Files.createTempDirectory("ferrolens-").toFile();
+        } catch (IOException e) {
+            throw fail("Cannot create a temporary folder: " + e.getMessage());
+        }
+        args.clear();
+        args.add(group);
+        args.add(action);
+    }
+
+    void arg(String name, Object value) {
+        args.add("--" + name);
+        args.add(value instanceof Double || value instanceof Float
+                ? String.format(Locale.ROOT, "%.9g", ((Number) value).doubleValue()) : String.valueOf(value));
+    }
+
+    void flag(String name) { args.add("--" + name); }
+
+    File out() { return new File(scratch, "out"); }
+
+    /**
+     * Runs the command; an engine error becomes fail(), Esc a quiet stop (or kept partial results). The
+     * scratch folder is removed by run() in every case.
+     */
+    void execute(String what, int epochs) {
+        byte[][] a = new byte[args.size()][];
+        Charset cs = Charset.forName(System.getProperty("sun.jnu.encoding", Charset.defaultCharset().name()));
+        for (int i = 0; i < a.length; i++) a[i] = args.get(i).getBytes(cs);
+        Native.load();
+        try {
+            Native.runCli(a, ijProgress(what, epochs));
+        } catch (CancelledException e) {
+            IJ.showStatus(what + ": cancelled");
+            if (!new File(out(), "summary.json").isFile()) throw new Abort("cancelled");
+        } catch (IllegalArgumentException | FerrolensException e) {
+            throw fail(e.getMessage());
+        } finally {
+            IJ.showProgress(1.0);
+        }
+    }
+
+    /** Deletes the scratch folder (the results have been opened or copied). */
+    void finish() {
+        if (scratch != null) deleteTree(scratch);
+        scratch = null;
+    }
+
+    static void deleteTree(File f) {
+        File[] kids = f.listFiles();
+        if (kids != null) for (File k : kids) deleteTree(k);
+        if (!f.delete()) f.deleteOnExit();
+    }
+
     @Override
     public void run(String arg) {
         guarded(new Runnable() {
@@ -55,6 +125,48 @@ abstract class EngineCommand extends CliCommand {
     }
 
     // ---- inputs ----------------------------------------------------------------------------------
+
+    /** An open image by title (macro-friendly); fails with the list of open images. */
+    ImagePlus imageByTitle(String title, String role) {
+        ImagePlus imp = WindowManager.getImage(title);
+        if (imp == null) {
+            String[] titles = WindowManager.getImageTitles();
+            throw fail("No open image is titled '" + title + "' (" + role + "). Open images: "
+                    + (titles.length == 0 ? "none" : String.join(", ", titles)) + ".");
+        }
+        return imp;
+    }
+
+    /**
+     * Writes a copy of every plane of imp (the whole frame, whatever ROI is set) to the scratch folder
+     * as a TIFF hyperstack and returns its path. Refuses NaN/Inf pixels with a sentence (RGB: image() refused it).
+     */
+    String saveInput(ImagePlus imp, String name, boolean allowNaN) {
+        // the copy, plus the result windows: a few float images of the input's size
+        long pixels = (long) imp.getWidth() * imp.getHeight() * imp.getStackSize();
+        requireHeap(pixels * (imp.getBitDepth() / 8) + OUTPUT_FLOATS_PER_PIXEL * 4L * pixels,
+                "Copying '" + imp.getTitle() + "' and opening the results");
+        ImageStack st = imp.getStack();
+        ImageStack copy = new ImageStack(imp.getWidth(), imp.getHeight());
+        for (int i = 1; i <= st.getSize(); i++) {
+            ImageProcessor ip = st.getProcessor(i);
+            if (!allowNaN && imp.getBitDepth() == 32) {
+                float[] px = (float[]) ip.getPixels();
+                for (int k = 0; k < px.length; k++)
+                    if (Float.isNaN(px[k]) || Float.isInfinite(px[k]))
+                        throw fail("'" + imp.getTitle() + "' has a NaN or infinite pixel at x=" + (k % imp.getWidth()) + ", y="
+                                + (k / imp.getWidth()) + " (plane " + i + "). Replace or crop it first.");
+            }
+            copy.addSlice(st.getSliceLabel(i), ip.duplicate());
+        }
+        ImagePlus dup = new ImagePlus(name, copy);
+        dup.setDimensions(imp.getNChannels(), imp.getNSlices(), imp.getNFrames());
+        if (imp.isHyperStack() || imp.getNFrames() > 1) dup.setOpenAsHyperStack(true);
+        dup.setCalibration(imp.getCalibration().copy());
+        File f = new File(scratch, name + ".tif");
+        if (!new FileSaver(dup).saveAsTiff(f.getPath())) throw fail("Cannot write a temporary copy of '" + imp.getTitle() + "'.");
+        return f.getPath();
+    }
 
     /** The current image (title empty) or the image with that title; never RGB. */
     ImagePlus image(String title, String role) {
@@ -101,6 +213,19 @@ abstract class EngineCommand extends CliCommand {
         return path;
     }
 
+    /** The model file to apply: given and existing; the sentence names an example and the command that trains one. */
+    String modelFile(String path, String example, String trainer) {
+        if (path.isEmpty()) throw fail("No model file given: add model=[/path/" + example + "] (train one with " + trainer + ").");
+        return existingFile(path, "model file");
+    }
+
+    /** Output model path: must be given and must not be a folder. */
+    String outputModel(String path, String example) {
+        if (path.isEmpty()) throw fail("No model output file given: add output=[/path/" + example + "].");
+        if (new File(path).isDirectory()) throw fail("The model output " + path + " is a folder: give a file name such as " + example + ".");
+        return path;
+    }
+
     int threadsArg(int t) {
         if (t < 0) throw fail("Threads must be >= 0 (0 = ImageJ's setting).");
         return threads(t);
@@ -118,14 +243,25 @@ abstract class EngineCommand extends CliCommand {
     /** Writes a 0/255 8-bit mask of roi (size w x h) to the scratch folder; fails when it is empty. */
     String writeMask(Roi roi, int w, int h, String name, String role) {
         ByteProcessor bp = new ByteProcessor(w, h);
-        bp.setColor(255);
-        if (roi.isArea()) bp.fill(roi);
-        else if (roi.isLine()) bp.fill(ij.plugin.Selection.lineToArea(roi));
-        else {
-            java.awt.Polygon p = roi.getPolygon();
-            for (int i = 0; i < p.npoints; i++) if (p.xpoints[i] >= 0 && p.ypoints[i] >= 0 && p.xpoints[i] < w && p.ypoints[i] < h) bp.set(p.xpoints[i], p.ypoints[i], 255);
-        }
+        fillRoi(bp, roi);
         return writeMask(bp, name, role);
+    }
+
+    /** Sets the pixels of roi to 255: areas filled, lines as the area of their stroke width, points set. */
+    static void fillRoi(ByteProcessor bp, Roi roi) {
+        bp.setColor(255);
+        if (roi.isArea()) {
+            bp.fill(roi);
+        } else if (roi.isLine()) {
+            Roi area = ij.plugin.Selection.lineToArea(roi);
+            if (area != null) bp.fill(area);
+        } else {
+            java.awt.Polygon p = roi.getPolygon();
+            for (int i = 0; i < p.npoints; i++)
+                if (p.xpoints[i] >= 0 && p.ypoints[i] >= 0 && p.xpoints[i] < bp.getWidth() && p.ypoints[i] < bp.getHeight())
+                    bp.set(p.xpoints[i], p.ypoints[i], 255);
+        }
+        bp.resetRoi();
     }
 
     String writeMask(ImageProcessor mask, String name, String role) {
@@ -147,6 +283,62 @@ abstract class EngineCommand extends CliCommand {
 
     // ---- outputs ---------------------------------------------------------------------------------
 
+    /** Opens out/&lt;file&gt; (when it exists) titled "&lt;base&gt; &lt;what&gt;", with cal's spatial calibration. */
+    ImagePlus showResult(String file, String base, String what, Calibration cal, String lutName) {
+        File f = new File(out(), file);
+        if (!f.isFile()) return null;
+        ImagePlus r = IJ.openImage(f.getPath());
+        if (r == null) return null;
+        r.setTitle(base + " " + what);
+        if (cal != null) {
+            Calibration c = r.getCalibration();
+            c.pixelWidth = cal.pixelWidth;
+            c.pixelHeight = cal.pixelHeight;
+            c.setUnit(cal.getUnit());
+        }
+        if (lutName != null) {
+            ij.process.LUT lut = lut(lutName);
+            if (lut != null) r.getProcessor().setLut(lut);
+        }
+        r.setFileInfo(null);
+        show(r);
+        return r;
+    }
+
+    /** Opens out/&lt;file&gt;.csv as a ResultsTable window titled "&lt;base&gt; &lt;what&gt;". */
+    ResultsTable showCsv(String file, String base, String what) {
+        File f = new File(out(), file);
+        if (!f.isFile()) return null;
+        ResultsTable rt = ResultsTable.open2(f.getPath());
+        if (rt != null) showTable(rt, base + " " + what);
+        return rt;
+    }
+
+    /** Copies out/&lt;file&gt; to dest (e.g. a model file the user asked for). */
+    void keep(String file, String dest) {
+        if (dest == null || dest.isEmpty()) return;
+        try {
+            File d = new File(dest);
+            if (d.getParentFile() != null) d.getParentFile().mkdirs();
+            Files.copy(new File(out(), file).toPath(), d.toPath(), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw fail("Cannot write " + dest + ": " + e.getMessage());
+        }
+    }
+
+    /** The summary.json the command wrote, as text ("" when absent). */
+    String summary() {
+        try {
+            return new String(Files.readAllBytes(new File(out(), "summary.json").toPath()), "UTF-8");
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    static String stripExtension(String title) {
+        int dot = title.lastIndexOf('.');
+        return dot > 0 ? title.substring(0, dot) : title;
+    }
     /** Reads out/&lt;file&gt; (CSV with a header line, all numeric) or null when absent. */
     List<String[]> readCsv(String file) {
         File f = new File(out(), file);
@@ -186,13 +378,20 @@ abstract class EngineCommand extends CliCommand {
         for (int c = 1 + skipColumns; c < head.length; c++) {
             double[] y = new double[n];
             for (int i = 0; i < n; i++) y[i] = c < rows.get(i + 1).length ? num(rows.get(i + 1)[c]) : Double.NaN;
-            float f = curves > 1 ? (float) (c - 1 - skipColumns) / (curves - 1) : 0f;
-            plot.setColor(Color.getHSBColor(0.67f * (1 - f), 0.9f, 0.85f));
+            plot.setColor(curveColor(c - 1 - skipColumns, curves));
             plot.addPoints(x, y, Plot.LINE);
             legend.append(head[c]).append('\n');
         }
+        return showPlot(plot, legend.toString());
+    }
+
+    /**
+     * Finishes a plot of coloured curves (black legend, 480 x 320 frame, limits fitted) and shows it: a
+     * live plot window interactively, else an image titled as the plot. legend: null for none.
+     */
+    static ImagePlus showPlot(Plot plot, String legend) {
         plot.setColor(Color.black);
-        plot.addLegend(legend.toString(), "top-right");
+        if (legend != null) plot.addLegend(legend, "top-right");
         plot.setFrameSize(480, 320);
         plot.setLimitsToFit(false);
         if (!Interpreter.isBatchMode() && !GraphicsEnvironment.isHeadless()) {
@@ -200,7 +399,7 @@ abstract class EngineCommand extends CliCommand {
             return plot.getImagePlus();
         }
         ImagePlus pi = plot.getImagePlus();
-        pi.setTitle(base + " " + what);
+        pi.setTitle(plot.getTitle());
         show(pi);
         return pi;
     }
@@ -237,7 +436,13 @@ abstract class EngineCommand extends CliCommand {
         imp.close();
     }
 
-    void logDone(String what) {
-        IJ.showStatus(what + ": done");
+    void logDone() {
+        IJ.showStatus(commandName() + ": done");
+    }
+
+    /** Log line "Ferrolens &lt;command&gt;&lt;subject&gt;: &lt;summary.json on one line&gt;", then logDone(). */
+    void logSummary(String subject) {
+        IJ.log("Ferrolens " + commandName() + subject + ": " + summary().replaceAll("\\s+", " "));
+        logDone();
     }
 }

@@ -1,6 +1,5 @@
 package ferrolens;
 
-import ij.IJ;
 import ij.ImagePlus;
 
 /**
@@ -63,8 +62,7 @@ abstract class Im2Spec extends EngineCommand {
         int threads = o.nextInt();
         check(o);
         if (!train()) {
-            if (model.isEmpty()) throw fail("No model file given: add model=[/path/" + group() + ".safetensors] (train one with " + group() + " Train).");
-            existingFile(model, "model file");
+            modelFile(model, group() + ".safetensors", group() + " Train");
         }
         boolean needS = train() || im2spec(), needG = train() || !im2spec();
         if (needS && sTitle.isEmpty()) throw fail("No structure image title given: add structure=[<title>].");
@@ -85,8 +83,7 @@ abstract class Im2Spec extends EngineCommand {
             if (batch < 2 || batch > 100000) throw fail("Batch must be 2..100000, not " + batch + ".");
             if (!(lr >= 1e-9 && lr <= 1)) throw fail("Learning rate must be 1e-9..1, not " + lr + ".");
             if (!(fraction >= 0.001 && fraction <= 0.999)) throw fail("Train fraction must be 0.001..0.999, not " + fraction + ".");
-            if (output.isEmpty()) throw fail("No model output file given: add output=[/path/" + group() + ".safetensors].");
-            if (new java.io.File(output).isDirectory()) throw fail("The model output " + output + " is a folder: give a file name.");
+            outputModel(output, group() + ".safetensors");
             roi = rectRoi(s);
         }
         int thr = threadsArg(threads);
@@ -117,7 +114,6 @@ abstract class Im2Spec extends EngineCommand {
         showResult("errors.tif", base, "errors", cal, "fire");
         showResult("train_region.tif", base, "train region", cal, null);
         if (train()) plotCsv("loss.csv", base, "loss", "MSE", 0);
-        IJ.log("Ferrolens " + commandName() + " '" + base + "'" + (train() ? " -> " + output : "") + ": " + summary().replaceAll("\\s+", " "));
-        logDone(commandName());
+        logSummary(" '" + base + "'" + (train() ? " -> " + output : ""));
     }
 }

@@ -81,6 +81,6 @@ public class Latent_GMM extends EngineCommand {
         File np = new File(out(), "nearest_patches.tif");
         if (np.isFile()) montage(IJ.openImage(np.getPath()), base, "nearest patches");
         plotCsv("decoded_centroids.csv", base, "decoded centroids", "decoded curve", 0);
-        logDone(commandName());
+        logDone();
     }
 }

@@ -39,6 +39,6 @@ public class Loop_Descriptors extends EngineCommand {
         execute("Loop descriptors", 0);
         showResult("descriptors.tif", base, "loop descriptors", imp.getCalibration(), "fire");
         showCsv("descriptors.csv", base, "loop descriptors table");
-        logDone(commandName());
+        logDone();
     }
 }

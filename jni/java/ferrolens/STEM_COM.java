@@ -17,7 +17,7 @@ public class STEM_COM extends Stem4D {
     @Override
     void body() {
         Options o = options("file=[/data/scan.tif]");
-        addInputFields(o);
+        addInputFields(o, true);
         o.addNumber("Threshold (intensity subtracted, clipped at 0)", 0, 3);
         o.addString("Mask_disc (cx,cy,r in detector pixels; empty = whole pattern)", "", 16);
         o.addCheckbox("Degrees for the direction", false);
@@ -25,7 +25,7 @@ public class STEM_COM extends Stem4D {
         o.addNumber("Hist_range (px; 0 = largest shift)", 0, 3);
         o.addNumber("Threads (0 = ImageJ setting)", 0, 0);
         if (!o.show()) return;
-        String[] in = readInputFields(o);
+        readInputFields(o, true);
         double threshold = o.nextNumber();
         String mask = o.nextString();
         boolean degrees = o.nextBoolean();
@@ -33,7 +33,7 @@ public class STEM_COM extends Stem4D {
         double range = o.nextNumber();
         int threads = o.nextInt();
         check(o);
-        resolveInput(in[0], in[1]);
+        resolveInput();
         if (!(threshold >= 0)) throw fail("Threshold must be >= 0.");
         if (bins < 2 || bins > 4096) throw fail("Histogram bins must be 2..4096, not " + bins + ".");
         if (!(range >= 0)) throw fail("Histogram range must be >= 0.");
@@ -41,7 +41,7 @@ public class STEM_COM extends Stem4D {
             throw fail("Mask disc must be three numbers cx,cy,r (detector pixels), not '" + mask + "'.");
         int thr = threadsArg(threads);
         begin("stem", "com");
-        inputArgs(in[1], in[2]);
+        inputArgs();
         if (threshold > 0) arg("threshold", threshold);
         if (!mask.isEmpty()) arg("mask", mask.replaceAll("\\s", ""));
         if (degrees) flag("degrees");
@@ -52,6 +52,6 @@ public class STEM_COM extends Stem4D {
         showResult("com.tif", base, "center of mass", scanCal(), null);
         showResult("com_histogram.tif", base, "COM histogram", null, "fire");
         showResult("mean_pattern.tif", base, "mean pattern", detectorCal(), null);
-        logDone(commandName());
+        logDone();
     }
 }

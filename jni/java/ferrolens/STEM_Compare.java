@@ -23,17 +23,17 @@ public class STEM_Compare extends Stem4D {
     @Override
     void body() {
         Options o = options("mask_a=[A] mask_b=[B]");
-        addInputFields(o);
+        addInputFields(o, true);
         o.addString("Mask_a (title of a scan-sized mask; empty = ROI Manager)", "", 24);
         o.addString("Mask_b", "", 24);
         o.addString("Map (scan-sized image the ROI Manager ROIs 1 and 2 were drawn on)", "", 24);
         o.addNumber("Threads (0 = ImageJ setting)", 0, 0);
         if (!o.show()) return;
-        String[] in = readInputFields(o);
+        readInputFields(o, true);
         String ma = o.nextString(), mb = o.nextString(), map = o.nextString();
         int threads = o.nextInt();
         check(o);
-        resolveInput(in[0], in[1]);
+        resolveInput();
         ImagePlus a = null, b = null, m = null;
         Roi ra = null, rb = null;
         if (!ma.isEmpty() || !mb.isEmpty()) {
@@ -60,7 +60,7 @@ public class STEM_Compare extends Stem4D {
         }
         int thr = threadsArg(threads);
         begin("stem", "compare");
-        inputArgs(in[1], in[2]);
+        inputArgs();
         if (a != null) {
             arg("select-a", writeMask(a.getProcessor().convertToByte(false), "mask_a", "mask A"));
             arg("select-b", writeMask(b.getProcessor().convertToByte(false), "mask_b", "mask B"));
@@ -73,7 +73,7 @@ public class STEM_Compare extends Stem4D {
         execute("Compare patterns", 0);
         showResult("compare.tif", base, "pattern comparison", detectorCal(), null);
         ij.IJ.log("Ferrolens compare patterns '" + base + "': " + summary().replaceAll("\\s+", " "));
-        logDone(commandName());
+        logDone();
     }
 
     private void checkScanSize(ImagePlus img) {

@@ -25,7 +25,7 @@ public class STEM_VDF extends Stem4D {
     @Override
     void body() {
         Options o = options("aperture=annulus cx=16 cy=16 r_in=0 r_out=3");
-        addInputFields(o);
+        addInputFields(o, true);
         o.addChoice("Aperture", APERTURES, "rectangle");
         o.addString("Roi_image (pattern image with a rectangle ROI; empty = input or numbers)", "", 24);
         o.addNumber("X (rectangle, detector px)", 0, 0);
@@ -39,7 +39,7 @@ public class STEM_VDF extends Stem4D {
         o.addCheckbox("Sum (instead of the mean)", false);
         o.addNumber("Threads (0 = ImageJ setting)", 0, 0);
         if (!o.show()) return;
-        String[] in = readInputFields(o);
+        readInputFields(o, true);
         String aperture = o.nextChoice(APERTURES);
         String roiImage = o.nextString();
         int x = o.nextInt(), y = o.nextInt(), w = o.nextInt(), h = o.nextInt();
@@ -47,7 +47,7 @@ public class STEM_VDF extends Stem4D {
         boolean sum = o.nextBoolean();
         int threads = o.nextInt();
         check(o);
-        resolveInput(in[0], in[1]);
+        resolveInput();
         String spec;
         if (aperture.equals("rectangle")) {
             Rectangle r = null;
@@ -74,13 +74,13 @@ public class STEM_VDF extends Stem4D {
         }
         int thr = threadsArg(threads);
         begin("stem", "vdf");
-        inputArgs(in[1], in[2]);
+        inputArgs();
         arg(aperture.equals("rectangle") ? "rect" : "annulus", spec);
         if (sum) flag("sum");
         arg("threads", thr);
         execute("Virtual detector", 0);
         showResult("vdf.tif", base, "virtual detector", scanCal(), null);
         ij.IJ.log("Ferrolens virtual detector '" + base + "': " + aperture + " " + spec + (sum ? " (sum)" : " (mean)"));
-        logDone(commandName());
+        logDone();
     }
 }

@@ -10,22 +10,27 @@ import ij.measure.Calibration;
  */
 abstract class Stem4D extends EngineCommand {
     static final String[] BINS = {"1", "2", "4"};
+    String title, file, bin; // the input fields
     ImagePlus data;          // null when a file is used
     String base;
     int scanX, scanY;        // 0 when unknown (file input)
 
-    void addInputFields(Options o) {
+    /** Input image title and file, and (binning) the detector binning. */
+    void addInputFields(Options o, boolean binning) {
         o.addString("Input image title (empty = current image)", "", 24);
         o.addString("File (TIFF path instead of an open image)", "", 40);
-        o.addChoice("Binning (detector)", BINS, "1");
+        if (binning) o.addChoice("Binning (detector)", BINS, "1");
     }
 
-    /** Reads the input fields, checks them, writes the input and adds --input and --bin. Call after begin(). */
-    String[] readInputFields(Options o) {
-        return new String[] {o.nextString(), o.nextString(), o.nextChoice(BINS)};
+    /** Reads the fields of addInputFields (same binning); without binning the bin is 1. */
+    void readInputFields(Options o, boolean binning) {
+        title = o.nextString();
+        file = o.nextString();
+        bin = binning ? o.nextChoice(BINS) : "1";
     }
 
-    void resolveInput(String title, String file) {
+    /** Checks the input fields: the file exists, or the image is a one-channel stack (scan x on Z, y on T). */
+    void resolveInput() {
         if (!file.isEmpty()) {
             existingFile(file, "4D-STEM file");
             data = null;
@@ -42,7 +47,8 @@ abstract class Stem4D extends EngineCommand {
         base = stripExtension(data.getTitle());
     }
 
-    void inputArgs(String file, String bin) {
+    /** Writes the input (when an image) and adds --input, --bin and --out. Call after begin(). */
+    void inputArgs() {
         arg("input", data != null ? saveInput(data, "stem4d", false) : file);
         if (!bin.equals("1")) arg("bin", bin);
         arg("out", out().getPath());

@@ -4,12 +4,9 @@ import ij.IJ;
 import ij.ImagePlus;
 import ij.ImageStack;
 import ij.gui.Plot;
-import ij.macro.Interpreter;
 import ij.process.ByteProcessor;
 import ij.process.ImageProcessor;
 
-import java.awt.Color;
-import java.awt.GraphicsEnvironment;
 import java.io.File;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -32,7 +29,7 @@ abstract class WallsModel extends EngineCommand {
         o.addString("Folder (instead: images <name>.tif with masks <name>_mask.tif)", "", 40);
     }
 
-    /** Reads the three pair fields, checks the pairs and writes --input and --masks. Call after begin(). */
+    /** Checks the image/mask pair (two titles or a folder) and writes --input and --masks. Call after begin(). */
     void pairArgs(String imagesTitle, String masksTitle, String folder) {
         ImagePlus img, msk;
         if (!folder.isEmpty()) {
@@ -114,13 +111,6 @@ abstract class WallsModel extends EngineCommand {
         return new ImagePlus[] {new ImagePlus(dir.getName(), is), new ImagePlus(dir.getName() + " masks", ms)};
     }
 
-    /** Output model path: must be given, a .safetensors file name, in a folder that can be created. */
-    String outputModel(String path) {
-        if (path.isEmpty()) throw fail("No model output file given: add output=[/path/walls.safetensors].");
-        if (new File(path).isDirectory()) throw fail("The model output " + path + " is a folder: give a file name such as walls.safetensors.");
-        return path;
-    }
-
     /** loss.csv (member,iteration,focal_loss) as a Plot "&lt;base&gt; wall loss": one curve per member. */
     void plotLoss(String what) {
         List<String[]> rows = readCsv("loss.csv");
@@ -139,21 +129,10 @@ abstract class WallsModel extends EngineCommand {
             }
             double[] x = new double[xs.size()], y = new double[ys.size()];
             for (int i = 0; i < x.length; i++) { x[i] = xs.get(i); y[i] = ys.get(i); }
-            float f = members > 1 ? (float) m / (members - 1) : 0f;
-            plot.setColor(Color.getHSBColor(0.67f * (1 - f), 0.9f, 0.85f));
+            plot.setColor(curveColor(m, members));
             plot.addPoints(x, y, Plot.LINE);
             legend.append("member ").append(m + 1).append('\n');
         }
-        plot.setColor(Color.black);
-        if (members <= 12) plot.addLegend(legend.toString(), "top-right");
-        plot.setFrameSize(480, 320);
-        plot.setLimitsToFit(false);
-        if (!Interpreter.isBatchMode() && !GraphicsEnvironment.isHeadless()) {
-            plot.show();
-            return;
-        }
-        ImagePlus pi = plot.getImagePlus();
-        pi.setTitle(base + " " + what);
-        show(pi);
+        showPlot(plot, members <= 12 ? legend.toString() : null);
     }
 }

@@ -3,7 +3,6 @@ package ferrolens;
 import ij.ImagePlus;
 import ij.gui.Overlay;
 import ij.gui.Roi;
-import ij.plugin.Selection;
 import ij.plugin.frame.RoiManager;
 import ij.process.ByteProcessor;
 
@@ -58,21 +57,11 @@ public class Walls_Labels_To_Mask extends EngineCommand {
     /** 0/255 mask of the ROIs: lines with the given width, areas filled, points set. */
     static ImagePlus rasterise(int w, int h, List<Roi> rois, double width) {
         ByteProcessor bp = new ByteProcessor(w, h);
-        bp.setColor(255);
         for (Roi r0 : rois) {
             Roi r = (Roi) r0.clone();
-            if (r.isLine()) {
-                r.setStrokeWidth(width);
-                Roi area = Selection.lineToArea(r);
-                if (area != null) bp.fill(area);
-            } else if (r.isArea()) {
-                bp.fill(r);
-            } else {
-                java.awt.Polygon p = r.getPolygon();
-                for (int i = 0; i < p.npoints; i++) bp.set(p.xpoints[i], p.ypoints[i], 255);
-            }
+            if (r.isLine()) r.setStrokeWidth(width);
+            fillRoi(bp, r);
         }
-        bp.resetRoi();
         return new ImagePlus("wall mask", bp);
     }
 }

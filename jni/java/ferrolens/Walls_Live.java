@@ -42,8 +42,7 @@ public class Walls_Live extends EngineCommand {
         check(o);
         if (!simulate)
             throw fail("Only the simulation is available: check 'Simulate from image' (add simulate to the macro options) to replay the current image; a live instrument feed is not supported.");
-        if (model.isEmpty()) throw fail("No model file given: add model=[/path/walls.safetensors] (train one with Walls > Train Wall Ensemble).");
-        existingFile(model, "model file");
+        modelFile(model, "walls.safetensors", "Walls > Train Wall Ensemble");
         if (!(threshold >= 0 && threshold <= 1)) throw fail("Threshold must be 0..1, not " + threshold + ".");
         if (fixed && !(lo < hi)) throw fail("The fixed range needs lo < hi, not lo " + lo + " and hi " + hi + ".");
         if (imp.getStackSize() > 1) IJ.log("Ferrolens " + commandName() + ": '" + imp.getTitle() + "' is a stack: only its first plane is replayed.");
@@ -65,7 +64,6 @@ public class Walls_Live extends EngineCommand {
         showResult("uncertainty.tif", base, "live wall uncertainty", imp.getCalibration(), "fire");
         showResult("mask.tif", base, "live wall mask", imp.getCalibration(), null);
         showCsv("live.csv", base, "live timing");
-        IJ.log("Ferrolens " + commandName() + " '" + imp.getTitle() + "': " + summary().replaceAll("\\s+", " "));
-        logDone(commandName());
+        logSummary(" '" + imp.getTitle() + "'");
     }
 }

@@ -59,6 +59,6 @@ public class Walls_Points extends EngineCommand {
         img.setRoi(pr);     // a selection only: the pixels are not changed
         showCsv("points.csv", stripExtension(img.getTitle()), "wall points");
         ij.IJ.log("Ferrolens wall points '" + mask.getTitle() + "': " + n + " points");
-        logDone(commandName());
+        logDone();
     }
 }

@@ -1,7 +1,5 @@
 package ferrolens;
 
-import ij.IJ;
-
 /**
  * Plugins &gt; Ferrolens &gt; Walls &gt; Re-train Wall Ensemble... (engine: ferrolens walls retrain): fine-tunes
  * every member of a wall ensemble on new or corrected labels (same inputs as Train Wall Ensemble). The
@@ -32,10 +30,9 @@ public class Walls_Retrain extends WallsModel {
         String output = o.nextString();
         int threads = o.nextInt();
         check(o);
-        if (model.isEmpty()) throw fail("No model file given: add model=[/path/walls.safetensors] (train one with Walls > Train Wall Ensemble).");
-        existingFile(model, "model file");
+        modelFile(model, "walls.safetensors", "Walls > Train Wall Ensemble");
         if (iterations < 1) throw fail("Iterations must be >= 1.");
-        outputModel(output);
+        outputModel(output, "walls.safetensors");
         int thr = threadsArg(threads);
         begin("walls", "retrain");
         arg("model", model);
@@ -46,7 +43,6 @@ public class Walls_Retrain extends WallsModel {
         execute("Re-train walls", 0);
         keep("model.safetensors", output);
         plotLoss("wall retrain loss");
-        IJ.log("Ferrolens " + commandName() + " -> " + output + ": " + summary().replaceAll("\\s+", " "));
-        logDone(commandName());
+        logSummary(" -> " + output);
     }
 }

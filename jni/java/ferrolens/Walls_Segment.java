@@ -29,8 +29,7 @@ public class Walls_Segment extends EngineCommand {
         double threshold = o.nextNumber();
         int threads = o.nextInt();
         check(o);
-        if (model.isEmpty()) throw fail("No model file given: add model=[/path/walls.safetensors] (train one with Walls > Train Wall Ensemble).");
-        existingFile(model, "model file");
+        modelFile(model, "walls.safetensors", "Walls > Train Wall Ensemble");
         if (!(threshold >= 0 && threshold <= 1)) throw fail("Threshold must be 0..1, not " + threshold + ".");
         int thr = threadsArg(threads);
         String base = stripExtension(imp.getTitle());
@@ -45,6 +44,6 @@ public class Walls_Segment extends EngineCommand {
         showResult("uncertainty.tif", base, "wall uncertainty", imp.getCalibration(), "fire");
         showResult("mask.tif", base, "wall mask", imp.getCalibration(), null);
         showResult("skeleton.tif", base, "wall skeleton", imp.getCalibration(), null);
-        logDone(commandName());
+        logDone();
     }
 }

@@ -1,7 +1,5 @@
 package ferrolens;
 
-import ij.IJ;
-
 /**
  * Plugins &gt; Ferrolens &gt; Walls &gt; Train Wall Ensemble... (engine: ferrolens walls train): an ensemble of
  * ResHedNets trained on PFM images and wall masks (open images by title, or a folder of
@@ -50,7 +48,7 @@ public class Walls_Train extends WallsModel {
         if (batch < 1 || batch > 4096) throw fail("Batch must be 1..4096, not " + batch + ".");
         if (!(lr >= 1e-9 && lr <= 1)) throw fail("Learning rate must be 1e-9..1, not " + lr + ".");
         if (swa < 0) throw fail("Swa_last must be >= 0.");
-        outputModel(output);
+        outputModel(output, "walls.safetensors");
         int thr = threadsArg(threads);
         begin("walls", "train");
         pairArgs(images, masks, folder);
@@ -68,7 +66,6 @@ public class Walls_Train extends WallsModel {
         execute("Train walls", 0);
         keep("model.safetensors", output);
         plotLoss("wall loss");
-        IJ.log("Ferrolens " + commandName() + " -> " + output + ": " + summary().replaceAll("\\s+", " "));
-        logDone(commandName());
+        logSummary(" -> " + output);
     }
 }
