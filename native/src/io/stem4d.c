@@ -4,6 +4,7 @@
  * floats (only for binning); patterns are read on demand, never the whole file. */
 #define _GNU_SOURCE
 #include "io/stem4d.h"
+#include "io/tiff.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,15 +16,9 @@
 #include <tiffio.h>
 #include <unistd.h>
 
-#define STEM_MAX_PAGES (1u << 24)
 #define STEM_MAX_DET 65536
 
 enum { SRC_MEM, SRC_RAW, SRC_TIFF };
-
-typedef struct stem_tiff_msg {
-    char text[512];
-    int have;
-} stem_tiff_msg;
 
 struct fl_stem4d {
     int kind;
@@ -35,12 +30,9 @@ struct fl_stem4d {
     size_t sample_bytes, page_bytes; /* raw bytes of one pattern */
     const float *mem;
     int fd;                 /* raw */
-    TIFF *tif;
-    stem_tiff_msg msg;
-    int64_t cur_dir;        /* current TIFF directory */
+    fl_tiff_reader tiff;    /* TIFF: the page-level reader (its path is `path`) */
     char *path;
-    unsigned char *raw;     /* one strip/tile/pattern of raw bytes */
-    size_t raw_cap;
+    unsigned char *raw;     /* raw: one pattern of raw bytes */
     float *page;            /* one unbinned pattern (binning only) */
 };
 
@@ -76,7 +68,8 @@ fl_status fl_stem4d_check_bin(fl_ctx *ctx, const fl_stem4d *src, int32_t bin, in
     return FL_OK;
 }
 
-static void convert(float *dst, const unsigned char *s, size_t n, int dtype, int swap)
+/* n samples of a raw file, in the file's byte order (big_endian or not, whatever the host), to floats. */
+static void convert(float *dst, const unsigned char *s, size_t n, int dtype, int big_endian)
 {
     switch (dtype) {
     case FL_STEM_U8: for (size_t i = 0; i < n; i++) dst[i] = (float)s[i]; break;
@@ -84,7 +77,7 @@ static void convert(float *dst, const unsigned char *s, size_t n, int dtype, int
     case FL_STEM_U16:
     case FL_STEM_I16:
         for (size_t i = 0; i < n; i++) {
-            uint16_t v = swap ? (uint16_t)(s[2 * i] << 8 | s[2 * i + 1]) : (uint16_t)(s[2 * i + 1] << 8 | s[2 * i]);
+            uint16_t v = big_endian ? (uint16_t)(s[2 * i] << 8 | s[2 * i + 1]) : (uint16_t)(s[2 * i + 1] << 8 | s[2 * i]);
             dst[i] = dtype == FL_STEM_U16 ? (float)v : (float)(int16_t)v;
         }
         break;
@@ -93,7 +86,7 @@ static void convert(float *dst, const unsigned char *s, size_t n, int dtype, int
     case FL_STEM_F32:
         for (size_t i = 0; i < n; i++) {
             const unsigned char *p = s + 4 * i;
-            uint32_t v = swap ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+            uint32_t v = big_endian ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
                               : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
             if (dtype == FL_STEM_U32) dst[i] = (float)v;
             else if (dtype == FL_STEM_I32) dst[i] = (float)(int32_t)v;
@@ -104,7 +97,7 @@ static void convert(float *dst, const unsigned char *s, size_t n, int dtype, int
         for (size_t i = 0; i < n; i++) {
             const unsigned char *p = s + 8 * i;
             uint64_t v = 0;
-            for (int b = 0; b < 8; b++) v |= (uint64_t)p[swap ? b : 7 - b] << (8 * (7 - b));
+            for (int b = 0; b < 8; b++) v |= (uint64_t)p[big_endian ? b : 7 - b] << (8 * (7 - b));
             double d;
             memcpy(&d, &v, 8);
             dst[i] = (float)d;
@@ -113,28 +106,13 @@ static void convert(float *dst, const unsigned char *s, size_t n, int dtype, int
     }
 }
 
-/* Byte order of the host, for the "swap" flag of convert: file order differs from the host order. */
-static int host_big_endian(void)
+/* The buffer for one raw pattern (page_bytes), within the budget. */
+static fl_status alloc_raw(fl_ctx *ctx, fl_stem4d *s)
 {
-    const uint16_t one = 1;
-    return *(const unsigned char *)&one == 0;
-}
-
-/* convert() reads multi-byte samples in the file's order explicitly (swap = big-endian file), so it
- * does not depend on the host; for TIFF strips libtiff has already converted to host order. */
-static int file_order_swap(int file_big_endian) { return file_big_endian; }
-
-static fl_status ensure_raw(fl_ctx *ctx, fl_stem4d *s, uint64_t need)
-{
-    if (need <= s->raw_cap) return FL_OK;
-    if (need > ((uint64_t)1 << 40)) return fl_fail(ctx, FL_EFORMAT, "a TIFF strip or tile of %llu bytes is too large", (unsigned long long)need);
-    fl_status st = fl_check_budget(ctx, (size_t)need, "a 4D-STEM page buffer");
+    fl_status st = fl_check_budget(ctx, s->page_bytes, "a 4D-STEM page buffer");
     if (st) return st;
-    unsigned char *p = fl_alloc((size_t)need);
-    if (!p) return fl_fail(ctx, FL_ENOMEM, "out of memory for a %.1f MiB page buffer", need / 1048576.0);
-    fl_free(s->raw);
-    s->raw = p;
-    s->raw_cap = (size_t)need;
+    s->raw = fl_alloc(s->page_bytes);
+    if (!s->raw) return fl_fail(ctx, FL_ENOMEM, "out of memory for a %.1f MiB page buffer", s->page_bytes / 1048576.0);
     return FL_OK;
 }
 
@@ -143,7 +121,6 @@ static fl_status new_source(fl_ctx *ctx, fl_stem4d **out)
     fl_stem4d *s = calloc(1, sizeof *s);
     if (!s) return fl_fail(ctx, FL_ENOMEM, "out of memory");
     s->fd = -1;
-    s->cur_dir = -1;
     *out = s;
     return FL_OK;
 }
@@ -151,7 +128,7 @@ static fl_status new_source(fl_ctx *ctx, fl_stem4d **out)
 void fl_stem4d_close(fl_stem4d *s)
 {
     if (!s) return;
-    if (s->tif) TIFFClose(s->tif);
+    fl_tiff_close(&s->tiff);
     if (s->fd >= 0) close(s->fd);
     free(s->path);
     fl_free(s->raw);
@@ -267,7 +244,7 @@ fl_status fl_stem4d_open_raw(fl_ctx *ctx, const char *path, const fl_stem_raw_pa
     s->sample_bytes = dtype_bytes[p->dtype];
     s->page_bytes = (size_t)p->det_w * (size_t)p->det_h * s->sample_bytes;
     if (!(st = open_raw_fd(ctx, s, path, "the raw 4D-STEM layout", 1)) && !(st = alloc_page(ctx, s)))
-        st = ensure_raw(ctx, s, s->page_bytes);
+        st = alloc_raw(ctx, s);
     if (st) {
         fl_stem4d_close(s);
         return st;
@@ -277,59 +254,6 @@ fl_status fl_stem4d_open_raw(fl_ctx *ctx, const char *path, const fl_stem_raw_pa
 }
 
 /* ---- TIFF ----------------------------------------------------------------------------------------- */
-
-static int on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
-{
-    stem_tiff_msg *m = user;
-    if (m && !m->have) {
-        vsnprintf(m->text, sizeof m->text, fmt, ap);
-        m->have = 1;
-    }
-    return 1;
-}
-
-static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) { return 1; }
-
-typedef struct page_fmt {
-    uint32_t w, h;
-    int dtype;
-    int tiled;
-} page_fmt;
-
-static fl_status page_format(fl_ctx *ctx, fl_stem4d *s, int64_t page, page_fmt *pf)
-{
-    TIFF *tif = s->tif;
-    uint32_t w = 0, h = 0;
-    uint16_t spp = 1, bps = 1, fmt = SAMPLEFORMAT_UINT, photo = PHOTOMETRIC_MINISBLACK;
-    if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h) || w == 0 || h == 0)
-        return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld has no valid image size", s->path, (long long)page + 1);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
-    int have_photo = TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo);
-    if (spp != 1 || (have_photo && photo != PHOTOMETRIC_MINISBLACK && photo != PHOTOMETRIC_MINISWHITE))
-        return fl_fail(ctx, FL_EUNSUPPORTED,
-                       "'%s': page %lld is a colour image (%u samples per pixel, photometric %u); 4D-STEM patterns must be "
-                       "grayscale",
-                       s->path, (long long)page + 1, (unsigned)spp, (unsigned)photo);
-    int dt = -1;
-    if (fmt == SAMPLEFORMAT_UINT || fmt == SAMPLEFORMAT_VOID)
-        dt = bps == 8 ? FL_STEM_U8 : bps == 16 ? FL_STEM_U16 : bps == 32 ? FL_STEM_U32 : -1;
-    else if (fmt == SAMPLEFORMAT_INT)
-        dt = bps == 8 ? FL_STEM_I8 : bps == 16 ? FL_STEM_I16 : bps == 32 ? FL_STEM_I32 : -1;
-    else if (fmt == SAMPLEFORMAT_IEEEFP)
-        dt = bps == 32 ? FL_STEM_F32 : bps == 64 ? FL_STEM_F64 : -1;
-    if (dt < 0)
-        return fl_fail(ctx, FL_EUNSUPPORTED,
-                       "'%s': %u-bit samples of format %u are not supported (8-, 16-, 32-bit integers and 32/64-bit "
-                       "floats are)",
-                       s->path, (unsigned)bps, (unsigned)fmt);
-    pf->w = w;
-    pf->h = h;
-    pf->dtype = dt;
-    pf->tiled = TIFFIsTiled(tif);
-    return FL_OK;
-}
 
 static int parse_ij_count(const char *desc, const char *key, int64_t *out)
 {
@@ -350,76 +274,21 @@ static int parse_ij_count(const char *desc, const char *key, int64_t *out)
     return 0;
 }
 
-/* Moves to directory `page` (sequential reads use TIFFReadDirectory). */
-static fl_status goto_page(fl_ctx *ctx, fl_stem4d *s, int64_t page)
-{
-    if (s->cur_dir == page) return FL_OK;
-    s->msg.have = 0;
-    int ok = s->cur_dir == page - 1 ? TIFFReadDirectory(s->tif) : TIFFSetDirectory(s->tif, (tdir_t)page);
-    if (!ok) {
-        s->cur_dir = -1;
-        return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld of %lld cannot be read: %s", s->path, (long long)page + 1,
-                       (long long)s->n, s->msg.have ? s->msg.text : "missing page");
-    }
-    s->cur_dir = page;
-    return FL_OK;
-}
+/* TIFF dtype of each fl_tiff_page kind (FL_TIFF_U8 ... FL_TIFF_F64). */
+static const int32_t tiff_kind_dtype[] = {FL_STEM_U8, FL_STEM_I8, FL_STEM_U16, FL_STEM_I16,
+                                          FL_STEM_U32, FL_STEM_I32, FL_STEM_F32, FL_STEM_F64};
 
 /* One TIFF page into dst (det_w x det_h floats). */
 static fl_status read_tiff_page(fl_ctx *ctx, fl_stem4d *s, int64_t page, float *dst)
 {
-    fl_status st = goto_page(ctx, s, page);
+    fl_tiff_page pf;
+    fl_status st = fl_tiff_goto_page(ctx, &s->tiff, page, s->n);
+    if (!st) st = fl_tiff_page_format(ctx, &s->tiff, page, &pf);
     if (st) return st;
-    page_fmt pf;
-    if ((st = page_format(ctx, s, page, &pf))) return st;
     if (pf.w != s->det_w || pf.h != s->det_h)
         return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld is %u x %u pixels but page 1 is %lld x %lld", s->path,
                        (long long)page + 1, pf.w, pf.h, (long long)s->det_w, (long long)s->det_h);
-    const uint64_t w = pf.w, h = pf.h, sb = dtype_bytes[pf.dtype];
-    const int swap = host_big_endian(); /* libtiff delivers host order; convert() expects "big-endian?" */
-    if (!pf.tiled) {
-        uint32_t rps = 0;
-        TIFFGetFieldDefaulted(s->tif, TIFFTAG_ROWSPERSTRIP, &rps);
-        if (rps == 0 || rps > h) rps = (uint32_t)h;
-        uint64_t row_bytes = (uint64_t)TIFFScanlineSize64(s->tif);
-        if (row_bytes != w * sb) return fl_fail(ctx, FL_EFORMAT, "'%s': unexpected row size on page %lld", s->path, (long long)page + 1);
-        uint32_t nstrips = TIFFNumberOfStrips(s->tif);
-        if ((st = ensure_raw(ctx, s, (uint64_t)rps * row_bytes))) return st;
-        for (uint64_t row = 0; row < h; row += rps) {
-            uint32_t strip = TIFFComputeStrip(s->tif, (uint32_t)row, 0);
-            uint64_t rows = h - row < rps ? h - row : rps, need = rows * row_bytes;
-            if (strip >= nstrips) return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld lacks strip %u", s->path, (long long)page + 1, strip);
-            s->msg.have = 0;
-            tmsize_t got = TIFFReadEncodedStrip(s->tif, strip, s->raw, (tmsize_t)need);
-            if (got < 0 || (uint64_t)got < need)
-                return fl_fail(ctx, FL_EFORMAT, "'%s' is truncated or corrupt (page %lld, strip %u): %s", s->path,
-                               (long long)page + 1, strip, s->msg.have ? s->msg.text : "short strip");
-            convert(dst + row * w, s->raw, (size_t)(rows * w), pf.dtype, swap);
-        }
-    } else {
-        uint32_t tw = 0, th = 0;
-        TIFFGetField(s->tif, TIFFTAG_TILEWIDTH, &tw);
-        TIFFGetField(s->tif, TIFFTAG_TILELENGTH, &th);
-        uint64_t tsize = (uint64_t)TIFFTileSize64(s->tif), trow = (uint64_t)TIFFTileRowSize64(s->tif);
-        if (tw == 0 || th == 0 || tw > 65536 || th > 65536 || tsize == 0 || trow != (uint64_t)tw * sb || tsize < (uint64_t)th * trow ||
-            tsize > 4 * (w + tw) * (h + th) * sb)
-            return fl_fail(ctx, FL_EFORMAT, "'%s': bad tile layout on page %lld", s->path, (long long)page + 1);
-        if ((st = ensure_raw(ctx, s, tsize))) return st;
-        uint32_t ntiles = TIFFNumberOfTiles(s->tif);
-        for (uint64_t y = 0; y < h; y += th)
-            for (uint64_t x = 0; x < w; x += tw) {
-                uint32_t tile = TIFFComputeTile(s->tif, (uint32_t)x, (uint32_t)y, 0, 0);
-                if (tile >= ntiles) return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld lacks tile %u", s->path, (long long)page + 1, tile);
-                s->msg.have = 0;
-                tmsize_t got = TIFFReadEncodedTile(s->tif, tile, s->raw, (tmsize_t)tsize);
-                if (got < 0 || (uint64_t)got < tsize)
-                    return fl_fail(ctx, FL_EFORMAT, "'%s' is truncated or corrupt (page %lld, tile %u): %s", s->path,
-                                   (long long)page + 1, tile, s->msg.have ? s->msg.text : "short tile");
-                uint64_t rows = h - y < th ? h - y : th, cols = w - x < tw ? w - x : tw;
-                for (uint64_t r = 0; r < rows; r++) convert(dst + (y + r) * w + x, s->raw + r * trow, (size_t)cols, pf.dtype, swap);
-            }
-    }
-    return FL_OK;
+    return fl_tiff_read_page(ctx, &s->tiff, page, &pf, dst);
 }
 
 fl_status fl_stem4d_open_tiff(fl_ctx *ctx, const char *path, int64_t scan_x, int64_t scan_y, fl_stem4d **out)
@@ -429,52 +298,28 @@ fl_status fl_stem4d_open_tiff(fl_ctx *ctx, const char *path, int64_t scan_x, int
     if (!path) return fl_fail(ctx, FL_EINVAL, "fl_stem4d_open_tiff: no file name");
     if (scan_x < 0 || scan_y < 0 || (scan_x > 0) != (scan_y > 0))
         return fl_fail(ctx, FL_EINVAL, "give both scan dimensions (x and y) or neither");
-    FILE *f = fopen(path, "rb");
-    if (!f) return fl_fail(ctx, FL_EIO, "cannot open '%s': %s", path, strerror(errno));
-    unsigned char m[4] = {0};
-    size_t nm = fread(m, 1, 4, f);
-    fclose(f);
-    if (nm < 4 || !((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
-                    (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43))))
-        return fl_fail(ctx, FL_EFORMAT, "'%s' is not a TIFF file", path);
-
     fl_stem4d *s = NULL;
     fl_status st = new_source(ctx, &s);
     if (st) return st;
     s->kind = SRC_TIFF;
     s->path = strdup(path);
-    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
-    if (!s->path || !opts) {
-        TIFFOpenOptionsFree(opts);
+    if (!s->path) {
         fl_stem4d_close(s);
         return fl_fail(ctx, FL_ENOMEM, "out of memory opening '%s'", path);
     }
-    TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, &s->msg);
-    TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, NULL);
-    if (ctx && ctx->memory_budget) TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)ctx->memory_budget);
-    s->tif = TIFFOpenExt(path, "rm", opts); /* no memory mapping: a truncated file must not SIGBUS */
-    TIFFOpenOptionsFree(opts);
-    if (!s->tif) {
-        st = fl_fail(ctx, FL_EFORMAT, "cannot read the TIFF file '%s': %s", path, s->msg.have ? s->msg.text : "not a valid TIFF file");
+    fl_tiff_page pf;
+    int64_t ndirs = 0;
+    if ((st = fl_tiff_open(ctx, s->path, &s->tiff)) || (st = fl_tiff_page_format(ctx, &s->tiff, 0, &pf)) ||
+        (st = fl_tiff_page_count(ctx, &s->tiff, &ndirs)))
         goto fail;
-    }
-    s->cur_dir = 0;
-    page_fmt pf;
-    if ((st = page_format(ctx, s, 0, &pf))) goto fail;
+    TIFF *tif = s->tiff.tif;
     s->det_w = pf.w;
     s->det_h = pf.h;
-    s->dtype = pf.dtype;
-    s->sample_bytes = dtype_bytes[pf.dtype];
-    s->msg.have = 0;
-    tdir_t ndirs = TIFFNumberOfDirectories(s->tif);
-    if (ndirs == 0 || ndirs > STEM_MAX_PAGES) {
-        st = fl_fail(ctx, FL_EFORMAT, "'%s': bad number of pages (%u)", path, (unsigned)ndirs);
-        goto fail;
-    }
-    if ((st = goto_page(ctx, s, 0))) goto fail; /* TIFFNumberOfDirectories may move */
+    s->dtype = tiff_kind_dtype[pf.kind];
+    s->sample_bytes = pf.sample_bytes;
     int64_t npages = ndirs, images = 0, slices = 0, frames = 0, channels = 0;
     const char *desc = NULL;
-    int ij = TIFFGetField(s->tif, TIFFTAG_IMAGEDESCRIPTION, &desc) && desc && strncmp(desc, "ImageJ=", 7) == 0;
+    int ij = TIFFGetField(tif, TIFFTAG_IMAGEDESCRIPTION, &desc) && desc && strncmp(desc, "ImageJ=", 7) == 0;
     int contiguous = 0;
     if (ij) {
         parse_ij_count(desc, "images", &images);
@@ -490,7 +335,7 @@ fl_status fl_stem4d_open_tiff(fl_ctx *ctx, const char *path, int64_t scan_x, int
         if (images > 1 && images > npages) {
             /* ImageJ's single-IFD layout: N uncompressed planes back to back from the first strip */
             uint16_t comp = COMPRESSION_NONE;
-            TIFFGetFieldDefaulted(s->tif, TIFFTAG_COMPRESSION, &comp);
+            TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
             if (comp != COMPRESSION_NONE || pf.tiled) {
                 st = fl_fail(ctx, FL_EFORMAT, "'%s' is truncated or damaged: its ImageJ description announces %lld images but it holds %u pages",
                              path, (long long)images, (unsigned)ndirs);
@@ -524,13 +369,12 @@ fl_status fl_stem4d_open_tiff(fl_ctx *ctx, const char *path, int64_t scan_x, int
     if ((st = check_dims(ctx, path, s->det_w, s->det_h, s->scan_x, s->scan_y, s->sample_bytes, &total))) goto fail;
     s->page_bytes = (size_t)s->det_w * (size_t)s->det_h * s->sample_bytes;
     if (contiguous) {
-        s->offset = (uint64_t)TIFFGetStrileOffset(s->tif, 0);
-        s->big_endian = TIFFIsBigEndian(s->tif) != 0;
-        TIFFClose(s->tif);
-        s->tif = NULL;
+        s->offset = (uint64_t)TIFFGetStrileOffset(tif, 0);
+        s->big_endian = TIFFIsBigEndian(tif) != 0;
+        fl_tiff_close(&s->tiff);
         s->kind = SRC_RAW;
         if ((st = open_raw_fd(ctx, s, path, "its ImageJ description", 0))) goto fail;
-        if ((st = ensure_raw(ctx, s, s->page_bytes))) goto fail;
+        if ((st = alloc_raw(ctx, s))) goto fail;
     } else {
         struct stat sb;
         if (stat(path, &sb) == 0) s->file_bytes = (uint64_t)sb.st_size;
@@ -575,7 +419,7 @@ static fl_status read_one(fl_ctx *ctx, fl_stem4d *s, int64_t p, float *dst)
                 return fl_fail(ctx, FL_EFORMAT, "the file ends inside pattern %lld (it was truncated while open?)", (long long)p);
             done += (size_t)r;
         }
-        convert(dst, s->raw, px, s->dtype, file_order_swap(s->big_endian));
+        convert(dst, s->raw, px, s->dtype, s->big_endian);
         return FL_OK;
     }
     default: return read_tiff_page(ctx, s, p, dst);

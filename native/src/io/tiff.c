@@ -197,39 +197,107 @@ static char *utf16_to_utf8(const unsigned char *p, size_t units, int be)
 
 /* ---- reading ------------------------------------------------------------------------------------ */
 
-typedef struct tiff_msg {
-    char text[512];
-    int have;
-} tiff_msg;
-
 static int on_tiff_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
 {
-    tiff_msg *m = user;
-    if (m && !m->have) {
-        vsnprintf(m->text, sizeof m->text, fmt, ap);
-        m->have = 1;
+    fl_tiff_reader *r = user;
+    if (r && !r->have_msg) {
+        vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+        r->have_msg = 1;
     }
     return 1; /* handled: do not call libtiff's global handler (stderr) */
 }
 
 static int on_tiff_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) { return 1; }
 
-enum { K_U8, K_S8, K_U16, K_S16, K_U32, K_S32, K_F32, K_F64 };
-
-typedef struct page_fmt {
-    uint32_t w, h;
-    uint16_t bps, fmt;
-    int kind;
-    size_t sample_bytes;
-    int tiled;
-} page_fmt;
-
-static fl_status get_page_fmt(fl_ctx *ctx, TIFF *tif, const char *path, uint32_t page, fl_image *img, page_fmt *pf)
+static const char *tiff_msg_or(const fl_tiff_reader *r, const char *fallback)
 {
+    return r->have_msg ? r->msg : fallback;
+}
+
+static fl_status sniff(fl_ctx *ctx, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return fl_fail(ctx, FL_EIO, "cannot open '%s': %s", path, strerror(errno));
+    unsigned char m[8] = {0};
+    size_t n = fread(m, 1, sizeof m, f);
+    fclose(f);
+    if (n >= 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
+                   (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43))))
+        return FL_OK;
+    const char *what = "";
+    if (n >= 4 && m[0] == 0x89 && m[1] == 'P' && m[2] == 'N' && m[3] == 'G') what = " (it is a PNG image)";
+    else if (n >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF) what = " (it is a JPEG image)";
+    else if (n >= 3 && m[0] == 'G' && m[1] == 'I' && m[2] == 'F') what = " (it is a GIF image)";
+    else if (n == 0) what = " (it is empty)";
+    return fl_fail(ctx, FL_EFORMAT, "'%s' is not a TIFF file%s", path, what);
+}
+
+fl_status fl_tiff_open(fl_ctx *ctx, const char *path, fl_tiff_reader *r)
+{
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    r->dir = -1;
+    fl_status st = sniff(ctx, path);
+    if (st != FL_OK) return st;
+    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
+    if (!opts) return fl_fail(ctx, FL_ENOMEM, "out of memory opening '%s'", path);
+    TIFFOpenOptionsSetErrorHandlerExtR(opts, on_tiff_error, r);
+    TIFFOpenOptionsSetWarningHandlerExtR(opts, on_tiff_warning, NULL);
+    if (ctx && ctx->memory_budget) TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)ctx->memory_budget);
+    r->tif = TIFFOpenExt(path, "rm", opts); /* "m": no memory mapping (a truncated file must not SIGBUS) */
+    TIFFOpenOptionsFree(opts);
+    if (!r->tif)
+        return fl_fail(ctx, FL_EFORMAT, "cannot read the TIFF file '%s': %s", path,
+                       tiff_msg_or(r, "not a valid TIFF file"));
+    r->dir = 0;
+    return FL_OK;
+}
+
+void fl_tiff_close(fl_tiff_reader *r)
+{
+    if (!r) return;
+    if (r->tif) TIFFClose(r->tif);
+    fl_free(r->buf);
+    r->tif = NULL;
+    r->buf = NULL;
+    r->cap = 0;
+    r->dir = -1;
+}
+
+fl_status fl_tiff_page_count(fl_ctx *ctx, fl_tiff_reader *r, int64_t *pages)
+{
+    r->have_msg = 0;
+    tdir_t ndirs = TIFFNumberOfDirectories(r->tif);
+    if (ndirs == 0 || ndirs > FL_TIFF_MAX_PAGES)
+        return fl_fail(ctx, FL_EFORMAT, "'%s': bad number of pages (%u)", r->path, (unsigned)ndirs);
+    *pages = (int64_t)ndirs;
+    return FL_OK;
+}
+
+fl_status fl_tiff_goto_page(fl_ctx *ctx, fl_tiff_reader *r, int64_t page, int64_t pages)
+{
+    if (r->dir == page) return FL_OK;
+    r->have_msg = 0;
+    /* sequential reads follow the chain; anything else looks the directory up */
+    int ok = r->dir >= 0 && r->dir == page - 1 ? TIFFReadDirectory(r->tif) : TIFFSetDirectory(r->tif, (tdir_t)page);
+    if (!ok) {
+        r->dir = -1;
+        return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld of %lld cannot be read: %s", r->path, (long long)page + 1,
+                       (long long)pages, tiff_msg_or(r, "missing page"));
+    }
+    r->dir = page;
+    return FL_OK;
+}
+
+fl_status fl_tiff_page_format(fl_ctx *ctx, fl_tiff_reader *r, int64_t page, fl_tiff_page *pf)
+{
+    TIFF *tif = r->tif;
+    const char *path = r->path;
     uint32_t w = 0, h = 0;
     uint16_t spp = 1, bps = 1, fmt = SAMPLEFORMAT_UINT, photo = PHOTOMETRIC_MINISBLACK;
+    memset(pf, 0, sizeof *pf);
     if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h) || w == 0 || h == 0)
-        return fl_fail(ctx, FL_EFORMAT, "'%s': page %u has no valid image size", path, page + 1);
+        return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld has no valid image size", path, (long long)page + 1);
     TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
     TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
     TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
@@ -237,7 +305,7 @@ static fl_status get_page_fmt(fl_ctx *ctx, TIFF *tif, const char *path, uint32_t
     if (spp != 1 || (have_photo && (photo == PHOTOMETRIC_RGB || photo == PHOTOMETRIC_YCBCR ||
                                     photo == PHOTOMETRIC_SEPARATED || photo == PHOTOMETRIC_CIELAB ||
                                     photo == PHOTOMETRIC_ICCLAB || photo == PHOTOMETRIC_ITULAB))) {
-        img->is_rgb = 1;
+        pf->is_colour = 1;
         return fl_fail(ctx, FL_EUNSUPPORTED,
                        "'%s' holds an RGB/colour image (%u samples per pixel); RGB images are not supported: "
                        "convert to 32-bit grayscale (Image > Type > 32-bit) or split the channels "
@@ -245,7 +313,7 @@ static fl_status get_page_fmt(fl_ctx *ctx, TIFF *tif, const char *path, uint32_t
                        path, (unsigned)spp);
     }
     if (have_photo && photo == PHOTOMETRIC_PALETTE) {
-        img->is_rgb = 1;
+        pf->is_colour = 1;
         return fl_fail(ctx, FL_EUNSUPPORTED,
                        "'%s' holds a palette (indexed-colour) image, which is not supported: convert to 32-bit "
                        "grayscale (Image > Type > 32-bit) and save again",
@@ -256,11 +324,11 @@ static fl_status get_page_fmt(fl_ctx *ctx, TIFF *tif, const char *path, uint32_t
                        (unsigned)photo);
     int kind = -1;
     if (fmt == SAMPLEFORMAT_UINT || fmt == SAMPLEFORMAT_VOID) {
-        kind = bps == 8 ? K_U8 : bps == 16 ? K_U16 : bps == 32 ? K_U32 : -1;
+        kind = bps == 8 ? FL_TIFF_U8 : bps == 16 ? FL_TIFF_U16 : bps == 32 ? FL_TIFF_U32 : -1;
     } else if (fmt == SAMPLEFORMAT_INT) {
-        kind = bps == 8 ? K_S8 : bps == 16 ? K_S16 : bps == 32 ? K_S32 : -1;
+        kind = bps == 8 ? FL_TIFF_S8 : bps == 16 ? FL_TIFF_S16 : bps == 32 ? FL_TIFF_S32 : -1;
     } else if (fmt == SAMPLEFORMAT_IEEEFP) {
-        kind = bps == 32 ? K_F32 : bps == 64 ? K_F64 : -1;
+        kind = bps == 32 ? FL_TIFF_F32 : bps == 64 ? FL_TIFF_F64 : -1;
     }
     if (kind < 0)
         return fl_fail(ctx, FL_EUNSUPPORTED,
@@ -280,40 +348,36 @@ static fl_status get_page_fmt(fl_ctx *ctx, TIFF *tif, const char *path, uint32_t
 static void convert_row(float *dst, const unsigned char *src, size_t n, int kind)
 {
     switch (kind) {
-    case K_U8: for (size_t i = 0; i < n; i++) dst[i] = (float)src[i]; break;
-    case K_S8: for (size_t i = 0; i < n; i++) dst[i] = (float)(int8_t)src[i]; break;
-    case K_U16: for (size_t i = 0; i < n; i++) { uint16_t v; memcpy(&v, src + 2 * i, 2); dst[i] = (float)v; } break;
-    case K_S16: for (size_t i = 0; i < n; i++) { int16_t v; memcpy(&v, src + 2 * i, 2); dst[i] = (float)v; } break;
-    case K_U32: for (size_t i = 0; i < n; i++) { uint32_t v; memcpy(&v, src + 4 * i, 4); dst[i] = (float)v; } break;
-    case K_S32: for (size_t i = 0; i < n; i++) { int32_t v; memcpy(&v, src + 4 * i, 4); dst[i] = (float)v; } break;
-    case K_F32: memcpy(dst, src, n * 4); break;
+    case FL_TIFF_U8: for (size_t i = 0; i < n; i++) dst[i] = (float)src[i]; break;
+    case FL_TIFF_S8: for (size_t i = 0; i < n; i++) dst[i] = (float)(int8_t)src[i]; break;
+    case FL_TIFF_U16: for (size_t i = 0; i < n; i++) { uint16_t v; memcpy(&v, src + 2 * i, 2); dst[i] = (float)v; } break;
+    case FL_TIFF_S16: for (size_t i = 0; i < n; i++) { int16_t v; memcpy(&v, src + 2 * i, 2); dst[i] = (float)v; } break;
+    case FL_TIFF_U32: for (size_t i = 0; i < n; i++) { uint32_t v; memcpy(&v, src + 4 * i, 4); dst[i] = (float)v; } break;
+    case FL_TIFF_S32: for (size_t i = 0; i < n; i++) { int32_t v; memcpy(&v, src + 4 * i, 4); dst[i] = (float)v; } break;
+    case FL_TIFF_F32: memcpy(dst, src, n * 4); break;
     default: for (size_t i = 0; i < n; i++) { double v; memcpy(&v, src + 8 * i, 8); dst[i] = (float)v; } break;
     }
 }
 
-typedef struct read_buf {
-    unsigned char *p;
-    size_t cap;
-} read_buf;
-
-static fl_status ensure_buf(fl_ctx *ctx, read_buf *b, uint64_t need)
+static fl_status ensure_buf(fl_ctx *ctx, fl_tiff_reader *r, uint64_t need)
 {
-    if (need <= b->cap) return FL_OK;
+    if (need <= r->cap) return FL_OK;
     if (need > SIZE_MAX / 2) return fl_fail(ctx, FL_EFORMAT, "TIFF strip or tile too large");
     fl_status st = fl_check_budget(ctx, (size_t)need, "a TIFF strip buffer");
     if (st != FL_OK) return st;
     unsigned char *p = fl_alloc((size_t)need);
     if (!p) return fl_fail(ctx, FL_ENOMEM, "out of memory for a %.1f MiB TIFF strip", need / 1048576.0);
-    fl_free(b->p);
-    b->p = p;
-    b->cap = (size_t)need;
+    fl_free(r->buf);
+    r->buf = p;
+    r->cap = (size_t)need;
     return FL_OK;
 }
 
-static fl_status read_page(fl_ctx *ctx, TIFF *tif, const char *path, uint32_t page, const page_fmt *pf, float *dst,
-                           read_buf *buf, tiff_msg *msg)
+fl_status fl_tiff_read_page(fl_ctx *ctx, fl_tiff_reader *r, int64_t page, const fl_tiff_page *pf, float *dst)
 {
     fl_status st;
+    TIFF *tif = r->tif;
+    const char *path = r->path;
     const size_t w = pf->w, h = pf->h, sb = pf->sample_bytes;
     if (!pf->tiled) {
         uint32_t rps = 0;
@@ -321,50 +385,54 @@ static fl_status read_page(fl_ctx *ctx, TIFF *tif, const char *path, uint32_t pa
         if (rps == 0 || rps > h) rps = (uint32_t)h;
         uint64_t row_bytes = TIFFScanlineSize64(tif);
         if (row_bytes != (uint64_t)w * sb)
-            return fl_fail(ctx, FL_EFORMAT, "'%s': unexpected row size on page %u", path, page + 1);
+            return fl_fail(ctx, FL_EFORMAT, "'%s': unexpected row size on page %lld", path, (long long)page + 1);
         uint32_t nstrips = TIFFNumberOfStrips(tif);
         for (uint64_t row = 0; row < h; row += rps) {
             uint32_t strip = TIFFComputeStrip(tif, (uint32_t)row, 0);
             uint64_t rows = h - row < rps ? h - row : rps;
             uint64_t need = rows * row_bytes;
             if (strip >= nstrips)
-                return fl_fail(ctx, FL_EFORMAT, "'%s': page %u lacks strip %u", path, page + 1, strip);
+                return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld lacks strip %u", path, (long long)page + 1, strip);
             unsigned char *target;
-            int direct = pf->kind == K_F32;
+            int direct = pf->kind == FL_TIFF_F32;
             if (direct) {
                 target = (unsigned char *)(dst + row * w);
             } else {
-                if ((st = ensure_buf(ctx, buf, need)) != FL_OK) return st;
-                target = buf->p;
+                if ((st = ensure_buf(ctx, r, need)) != FL_OK) return st;
+                target = r->buf;
             }
-            msg->have = 0;
+            r->have_msg = 0;
             tmsize_t got = TIFFReadEncodedStrip(tif, strip, target, (tmsize_t)need);
             if (got < 0 || (uint64_t)got < need)
-                return fl_fail(ctx, FL_EFORMAT, "'%s' is truncated or corrupt (page %u, strip %u): %s", path, page + 1,
-                               strip, msg->have ? msg->text : "short strip");
+                return fl_fail(ctx, FL_EFORMAT, "'%s' is truncated or corrupt (page %lld, strip %u): %s", path,
+                               (long long)page + 1, strip, tiff_msg_or(r, "short strip"));
             if (!direct)
-                for (uint64_t r = 0; r < rows; r++) convert_row(dst + (row + r) * w, target + r * row_bytes, w, pf->kind);
+                for (uint64_t q = 0; q < rows; q++) convert_row(dst + (row + q) * w, target + q * row_bytes, w, pf->kind);
         }
     } else {
         uint32_t tw = 0, th = 0;
         TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
         TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
         uint64_t tsize = TIFFTileSize64(tif), trow = TIFFTileRowSize64(tif);
-        if (tw == 0 || th == 0 || tsize == 0 || trow != (uint64_t)tw * sb || tsize < (uint64_t)th * trow)
-            return fl_fail(ctx, FL_EFORMAT, "'%s': bad tile layout on page %u", path, page + 1);
-        if ((st = ensure_buf(ctx, buf, tsize)) != FL_OK) return st;
+        /* a tile no wider or taller than 65536 and not (much) larger than the page: a hostile file
+         * cannot make one tile cost more memory than the image */
+        if (tw == 0 || th == 0 || tw > 65536 || th > 65536 || tsize == 0 || trow != (uint64_t)tw * sb ||
+            tsize < (uint64_t)th * trow || tsize > 4 * ((uint64_t)w + tw) * ((uint64_t)h + th) * sb)
+            return fl_fail(ctx, FL_EFORMAT, "'%s': bad tile layout on page %lld", path, (long long)page + 1);
+        if ((st = ensure_buf(ctx, r, tsize)) != FL_OK) return st;
         uint32_t ntiles = TIFFNumberOfTiles(tif);
         for (uint64_t y = 0; y < h; y += th) {
             for (uint64_t x = 0; x < w; x += tw) {
                 uint32_t tile = TIFFComputeTile(tif, (uint32_t)x, (uint32_t)y, 0, 0);
-                if (tile >= ntiles) return fl_fail(ctx, FL_EFORMAT, "'%s': page %u lacks tile %u", path, page + 1, tile);
-                msg->have = 0;
-                tmsize_t got = TIFFReadEncodedTile(tif, tile, buf->p, (tmsize_t)tsize);
+                if (tile >= ntiles)
+                    return fl_fail(ctx, FL_EFORMAT, "'%s': page %lld lacks tile %u", path, (long long)page + 1, tile);
+                r->have_msg = 0;
+                tmsize_t got = TIFFReadEncodedTile(tif, tile, r->buf, (tmsize_t)tsize);
                 if (got < 0 || (uint64_t)got < tsize)
-                    return fl_fail(ctx, FL_EFORMAT, "'%s' is truncated or corrupt (page %u, tile %u): %s", path,
-                                   page + 1, tile, msg->have ? msg->text : "short tile");
+                    return fl_fail(ctx, FL_EFORMAT, "'%s' is truncated or corrupt (page %lld, tile %u): %s", path,
+                                   (long long)page + 1, tile, tiff_msg_or(r, "short tile"));
                 uint64_t rows = h - y < th ? h - y : th, cols = w - x < tw ? w - x : tw;
-                for (uint64_t r = 0; r < rows; r++) convert_row(dst + (y + r) * w + x, buf->p + r * trow, cols, pf->kind);
+                for (uint64_t q = 0; q < rows; q++) convert_row(dst + (y + q) * w + x, r->buf + q * trow, cols, pf->kind);
             }
         }
     }
@@ -372,9 +440,10 @@ static fl_status read_page(fl_ctx *ctx, TIFF *tif, const char *path, uint32_t pa
 }
 
 /* ImageJ's contiguous layout: `planes` uncompressed planes back to back from the first strip offset. */
-static fl_status read_contiguous(fl_ctx *ctx, TIFF *tif, const char *path, const page_fmt *pf, int64_t planes,
-                                 float *dst, read_buf *buf)
+static fl_status read_contiguous(fl_ctx *ctx, fl_tiff_reader *r, const fl_tiff_page *pf, int64_t planes, float *dst)
 {
+    TIFF *tif = r->tif;
+    const char *path = r->path;
     const uint64_t sb = pf->sample_bytes, row_bytes = (uint64_t)pf->w * sb;
     const uint64_t plane_bytes = row_bytes * pf->h;
     uint64_t off = TIFFGetStrileOffset(tif, 0), total;
@@ -392,28 +461,29 @@ static fl_status read_contiguous(fl_ctx *ctx, TIFF *tif, const char *path, const
         goto done;
     }
     uint64_t rows_per_chunk = row_bytes >= (4u << 20) ? 1 : (4u << 20) / row_bytes;
-    if ((st = ensure_buf(ctx, buf, rows_per_chunk * row_bytes)) != FL_OK) goto done;
+    if ((st = ensure_buf(ctx, r, rows_per_chunk * row_bytes)) != FL_OK) goto done;
     if (fseeko(f, (off_t)off, SEEK_SET) != 0) {
         st = fl_fail(ctx, FL_EIO, "cannot seek in '%s'", path);
         goto done;
     }
     int swap = TIFFIsByteSwapped(tif);
     uint64_t all_rows = (uint64_t)pf->h * (uint64_t)planes;
-    for (uint64_t r = 0; r < all_rows; r += rows_per_chunk) {
-        uint64_t rows = all_rows - r < rows_per_chunk ? all_rows - r : rows_per_chunk;
+    for (uint64_t row = 0; row < all_rows; row += rows_per_chunk) {
+        uint64_t rows = all_rows - row < rows_per_chunk ? all_rows - row : rows_per_chunk;
         size_t n = (size_t)(rows * row_bytes);
-        if (fread(buf->p, 1, n, f) != n) {
+        unsigned char *raw = r->buf;
+        if (fread(raw, 1, n, f) != n) {
             st = fl_fail(ctx, FL_EFORMAT, "'%s' ends early", path);
             goto done;
         }
         if (swap && sb > 1)
             for (size_t i = 0; i < n; i += sb)
                 for (size_t a = 0, b = sb - 1; a < b; a++, b--) {
-                    unsigned char tmp = buf->p[i + a];
-                    buf->p[i + a] = buf->p[i + b];
-                    buf->p[i + b] = tmp;
+                    unsigned char tmp = raw[i + a];
+                    raw[i + a] = raw[i + b];
+                    raw[i + b] = tmp;
                 }
-        for (uint64_t q = 0; q < rows; q++) convert_row(dst + (r + q) * pf->w, buf->p + q * row_bytes, pf->w, pf->kind);
+        for (uint64_t q = 0; q < rows; q++) convert_row(dst + (row + q) * pf->w, raw + q * row_bytes, pf->w, pf->kind);
     }
 done:
     fclose(f);
@@ -573,9 +643,11 @@ static fl_status read_ij_labels(fl_ctx *ctx, TIFF *tif, fl_image *img)
  * divided by FL_TIFF_MAX_RATIO. Walks every directory (cheap: the tags only) and goes back to the
  * first one. `contiguous` (ImageJ's single-IFD layout) needs all `npages` planes after the first
  * strip offset. */
-static fl_status check_claim_fits(fl_ctx *ctx, TIFF *tif, const char *path, const page_fmt *pf0, int contiguous,
-                                  int64_t npages, tiff_msg *msg)
+static fl_status check_claim_fits(fl_ctx *ctx, fl_tiff_reader *r, const fl_tiff_page *pf0, int contiguous,
+                                  int64_t npages)
 {
+    TIFF *tif = r->tif;
+    const char *path = r->path;
     struct stat sb;
     if (stat(path, &sb) != 0) return fl_fail(ctx, FL_EIO, "cannot read the size of '%s': %s", path, strerror(errno));
     const uint64_t fsize = (uint64_t)sb.st_size;
@@ -596,9 +668,9 @@ static fl_status check_claim_fits(fl_ctx *ctx, TIFF *tif, const char *path, cons
     uint64_t need = 0;  /* lower bound of the bytes the pages occupy */
     int failed = 0;
     for (int64_t p = 0; p < npages; p++) {
-        page_fmt pf = *pf0;
+        fl_tiff_page pf = *pf0;
         if (p > 0) {
-            msg->have = 0;
+            r->have_msg = 0;
             if (!TIFFReadDirectory(tif)) break; /* reported by the reading loop */
             uint32_t w = 0, h = 0;
             uint16_t bps = 1;
@@ -619,7 +691,7 @@ static fl_status check_claim_fits(fl_ctx *ctx, TIFF *tif, const char *path, cons
     }
     if (npages > 1 && !TIFFSetDirectory(tif, 0))
         return fl_fail(ctx, FL_EFORMAT, "'%s': cannot go back to the first page: %s", path,
-                       msg->have ? msg->text : "damaged directory chain");
+                       tiff_msg_or(r, "damaged directory chain"));
     if (failed)
         return fl_fail(ctx, FL_EFORMAT,
                        "'%s' is truncated or damaged: its pages claim %.4g MB of pixel data (%lld pages, the first "
@@ -629,64 +701,33 @@ static fl_status check_claim_fits(fl_ctx *ctx, TIFF *tif, const char *path, cons
     return FL_OK;
 }
 
-static fl_status sniff(fl_ctx *ctx, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return fl_fail(ctx, FL_EIO, "cannot open '%s': %s", path, strerror(errno));
-    unsigned char m[8] = {0};
-    size_t n = fread(m, 1, sizeof m, f);
-    fclose(f);
-    if (n >= 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
-                   (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43))))
-        return FL_OK;
-    const char *what = "";
-    if (n >= 4 && m[0] == 0x89 && m[1] == 'P' && m[2] == 'N' && m[3] == 'G') what = " (it is a PNG image)";
-    else if (n >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF) what = " (it is a JPEG image)";
-    else if (n >= 3 && m[0] == 'G' && m[1] == 'I' && m[2] == 'F') what = " (it is a GIF image)";
-    else if (n == 0) what = " (it is empty)";
-    return fl_fail(ctx, FL_EFORMAT, "'%s' is not a TIFF file%s", path, what);
-}
-
 fl_status fl_tiff_read(fl_ctx *ctx, const char *path, fl_image *out)
 {
     if (!out) return fl_fail(ctx, FL_EINVAL, "fl_tiff_read: no output image");
     fl_image_init(out);
     if (!path) return fl_fail(ctx, FL_EINVAL, "fl_tiff_read: no file name");
-    fl_status st = sniff(ctx, path);
-    if (st != FL_OK) return st;
-
-    tiff_msg msg = {{0}, 0};
-    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
-    if (!opts) return fl_fail(ctx, FL_ENOMEM, "out of memory opening '%s'", path);
-    TIFFOpenOptionsSetErrorHandlerExtR(opts, on_tiff_error, &msg);
-    TIFFOpenOptionsSetWarningHandlerExtR(opts, on_tiff_warning, NULL);
-    if (ctx && ctx->memory_budget) TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)ctx->memory_budget);
-    TIFF *tif = TIFFOpenExt(path, "rm", opts); /* "m": no memory mapping (a truncated file must not SIGBUS) */
-    TIFFOpenOptionsFree(opts);
-    if (!tif)
-        return fl_fail(ctx, FL_EFORMAT, "cannot read the TIFF file '%s': %s", path,
-                       msg.have ? msg.text : "not a valid TIFF file");
-
-    read_buf buf = {NULL, 0};
-    page_fmt pf0, pf;
-    if ((st = get_page_fmt(ctx, tif, path, 0, out, &pf0)) != FL_OK) goto fail;
-    msg.have = 0;
-    tdir_t ndirs = TIFFNumberOfDirectories(tif);
-    if (ndirs == 0 || ndirs > FL_TIFF_MAX_PAGES) {
-        st = fl_fail(ctx, FL_EFORMAT, "'%s': bad number of pages (%u)", path, (unsigned)ndirs);
-        goto fail;
+    fl_tiff_reader r;
+    fl_tiff_page pf0 = {0}, pf = {0};
+    int64_t ndirs = 0;
+    fl_status st = fl_tiff_open(ctx, path, &r);
+    if (st != FL_OK) {
+        fl_tiff_close(&r);
+        return st;
     }
+    TIFF *tif = r.tif;
+    if ((st = fl_tiff_page_format(ctx, &r, 0, &pf0)) != FL_OK) goto fail;
+    if ((st = fl_tiff_page_count(ctx, &r, &ndirs)) != FL_OK) goto fail;
 
     /* metadata of the first page */
     const char *desc = NULL;
     if (!TIFFGetField(tif, TIFFTAG_IMAGEDESCRIPTION, &desc)) desc = NULL;
     ij_desc d;
     parse_description(desc, &d);
-    int64_t c = 1, z = (int64_t)ndirs, t = 1, npages = (int64_t)ndirs;
+    int64_t c = 1, z = ndirs, t = 1, npages = ndirs;
     /* ImageJ's single-IFD layout: "images=N" with fewer IFDs than N (ImageJ saves stacks > 4 GiB
      * that way; ImageJ itself reads every such file as N contiguous planes after the first strip). */
     int contiguous = 0;
-    if (d.is_ij && d.images > 1 && d.images > (int64_t)ndirs) {
+    if (d.is_ij && d.images > 1 && d.images > ndirs) {
         uint16_t comp = COMPRESSION_NONE;
         TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
         if (comp != COMPRESSION_NONE || pf0.tiled) {
@@ -712,7 +753,7 @@ fl_status fl_tiff_read(fl_ctx *ctx, const char *path, fl_image *out)
         }
     }
     size_t bytes;
-    if ((st = check_claim_fits(ctx, tif, path, &pf0, contiguous, npages, &msg)) != FL_OK) goto fail;
+    if ((st = check_claim_fits(ctx, &r, &pf0, contiguous, npages)) != FL_OK) goto fail;
     if ((st = image_size(ctx, pf0.w, pf0.h, c, z, t, &bytes)) != FL_OK) goto fail;
     if ((st = fl_check_budget(ctx, bytes, "reading the TIFF file")) != FL_OK) goto fail;
     if ((st = fl_image_alloc(ctx, out, pf0.w, pf0.h, c, z, t)) != FL_OK) goto fail;
@@ -737,19 +778,14 @@ fl_status fl_tiff_read(fl_ctx *ctx, const char *path, fl_image *out)
     int64_t planes = fl_image_planes(out);
     size_t plane_px = (size_t)pf0.w * pf0.h;
     if (contiguous) {
-        st = read_contiguous(ctx, tif, path, &pf0, planes, out->data, &buf);
+        st = read_contiguous(ctx, &r, &pf0, planes, out->data);
         if (st != FL_OK) goto fail;
         planes = 0; /* done */
     }
     for (int64_t p = 0; p < planes; p++) {
         if (p > 0) {
-            msg.have = 0;
-            if (!TIFFReadDirectory(tif)) {
-                st = fl_fail(ctx, FL_EFORMAT, "'%s': page %lld of %lld cannot be read: %s", path, (long long)p + 1,
-                             (long long)planes, msg.have ? msg.text : "missing page");
-                goto fail;
-            }
-            if ((st = get_page_fmt(ctx, tif, path, (uint32_t)p, out, &pf)) != FL_OK) goto fail;
+            if ((st = fl_tiff_goto_page(ctx, &r, p, planes)) != FL_OK) goto fail;
+            if ((st = fl_tiff_page_format(ctx, &r, p, &pf)) != FL_OK) goto fail;
             if (pf.w != pf0.w || pf.h != pf0.h) {
                 st = fl_fail(ctx, FL_EUNSUPPORTED,
                              "'%s': page %lld is %u x %u pixels but page 1 is %u x %u; only stacks of equally sized "
@@ -760,21 +796,15 @@ fl_status fl_tiff_read(fl_ctx *ctx, const char *path, fl_image *out)
         } else {
             pf = pf0;
         }
-        if ((st = read_page(ctx, tif, path, (uint32_t)p, &pf, out->data + (size_t)p * plane_px, &buf, &msg)) != FL_OK)
-            goto fail;
+        if ((st = fl_tiff_read_page(ctx, &r, p, &pf, out->data + (size_t)p * plane_px)) != FL_OK) goto fail;
         if ((st = fl_progress(ctx, "read", p + 1, planes, NAN, NAN)) != FL_OK) goto fail;
     }
-    fl_free(buf.p);
-    TIFFClose(tif);
+    fl_tiff_close(&r);
     return FL_OK;
 fail:
-    fl_free(buf.p);
-    TIFFClose(tif);
-    {
-        int rgb = out->is_rgb;
-        fl_image_free(out);
-        out->is_rgb = rgb;
-    }
+    fl_tiff_close(&r);
+    fl_image_free(out);
+    out->is_rgb = pf0.is_colour || pf.is_colour;
     return st;
 }
 

@@ -34,4 +34,46 @@ fl_status fl_tiff_write(fl_ctx *ctx, const char *path, const fl_image *img);
  * all planes contiguous, then the other IFDs (ImageJ reads "images=N" files that way). */
 fl_status fl_tiff_write_ex(fl_ctx *ctx, const char *path, const fl_image *img, int force_bigtiff);
 
+/* ---- page-level reading (internal: fl_tiff_read and io/stem4d.c) ------------------------------- */
+
+typedef struct tiff TIFF; /* libtiff's handle (tiffio.h) */
+
+/* An open libtiff handle whose errors and warnings never reach stderr: libtiff's first error
+ * message since the last call that cleared it is in msg. Must not move while open (the handler
+ * points at msg); zero it (or fl_tiff_close it) before use. */
+typedef struct fl_tiff_reader {
+    TIFF *tif;
+    const char *path;   /* the caller's string, for messages */
+    int64_t dir;        /* current directory, -1 when unknown */
+    char msg[512];
+    int have_msg;
+    unsigned char *buf; /* one strip or tile */
+    size_t cap;
+} fl_tiff_reader;
+
+/* Grey sample kinds; all are converted to float32. */
+enum { FL_TIFF_U8, FL_TIFF_S8, FL_TIFF_U16, FL_TIFF_S16, FL_TIFF_U32, FL_TIFF_S32, FL_TIFF_F32, FL_TIFF_F64 };
+
+typedef struct fl_tiff_page {
+    uint32_t w, h;
+    uint16_t bps, fmt;
+    int kind;            /* FL_TIFF_* */
+    size_t sample_bytes;
+    int tiled;
+    int is_colour;       /* set (with the failure) when the page holds RGB/palette samples */
+} fl_tiff_page;
+
+/* Checks the magic ("not a TIFF file", naming PNG/JPEG/GIF), opens without memory mapping, the
+ * ctx memory budget as libtiff's allocation limit; positioned on the first page. */
+fl_status fl_tiff_open(fl_ctx *ctx, const char *path, fl_tiff_reader *r);
+void fl_tiff_close(fl_tiff_reader *r);
+/* Number of directories (1 .. 2^24). */
+fl_status fl_tiff_page_count(fl_ctx *ctx, fl_tiff_reader *r, int64_t *pages);
+/* Makes directory `page` (0-based) current; `pages` is the total, for the message. */
+fl_status fl_tiff_goto_page(fl_ctx *ctx, fl_tiff_reader *r, int64_t page, int64_t pages);
+/* Format of the current directory (`page` for messages): one grey sample of a supported kind. */
+fl_status fl_tiff_page_format(fl_ctx *ctx, fl_tiff_reader *r, int64_t page, fl_tiff_page *pf);
+/* The current directory (format pf) into dst, pf->w * pf->h floats; strips or tiles, any codec. */
+fl_status fl_tiff_read_page(fl_ctx *ctx, fl_tiff_reader *r, int64_t page, const fl_tiff_page *pf, float *dst);
+
 #endif
