@@ -8,6 +8,7 @@
 
 #include "fl_internal.h"
 #include "io/json.h"
+#include "io/model_meta.h"
 #include "io/safetensors.h"
 #include "io/stem4d.h"
 #include "models/diffraction_ae_internal.h"
@@ -1125,34 +1126,17 @@ static fl_status config_from_json(fl_ctx *ctx, const char *text, fl_dae_config *
     if (fl_json_parse(ctx, text, strlen(text), &j))
         return fl_fail(ctx, FL_EFORMAT, "model configuration is not valid JSON: %s", fl_ctx_message(ctx));
     fl_dae_config_default(c);
-    struct {
-        const char *key;
-        int isint;
-        void *dst;
-    } f[] = {{"pattern_w", 1, &c->pattern_w},   {"pattern_h", 1, &c->pattern_h},
-             {"bin", 1, &c->bin},               {"width", 1, &c->width},
-             {"embedding", 1, &c->embedding},   {"l1", 0, &c->l1},
-             {"contrastive", 0, &c->contrastive}, {"divergence", 0, &c->divergence},
-             {"schedule_epoch", 1, &c->schedule_epoch}, {"l1_after", 0, &c->l1_after},
-             {"contrastive_after", 0, &c->contrastive_after}, {"divergence_after", 0, &c->divergence_after},
-             {"lr", 0, &c->lr},                 {"cyclic", 1, &c->cyclic},
-             {"max_lr", 0, &c->max_lr},         {"step_size_up", 1, &c->step_size_up},
-             {"adam_beta1", 0, &c->adam_beta1}, {"adam_beta2", 0, &c->adam_beta2},
-             {"adam_eps", 0, &c->adam_eps},     {"epochs", 1, &c->epochs},
-             {"batch", 1, &c->batch},           {"scan_stride", 1, &c->scan_stride},
-             {"fraction", 0, &c->fraction}};
-    fl_status st = FL_OK;
-    for (size_t i = 0; i < sizeof f / sizeof f[0] && !st; i++) {
-        const fl_json *v = fl_json_get(j, f[i].key);
-        int64_t iv;
-        double dv = fl_json_number(v);
-        if (f[i].isint ? !fl_json_int64(v, -2000000000, 2000000000, &iv) : !isfinite(dv))
-            st = fl_fail(ctx, FL_EFORMAT, "model configuration: '%s' is missing or invalid", f[i].key);
-        else if (f[i].isint)
-            *(int32_t *)f[i].dst = (int32_t)iv;
-        else
-            *(float *)f[i].dst = (float)dv;
-    }
+    const fl_model_field f[] = {
+        {"pattern_w", 1, &c->pattern_w}, {"pattern_h", 1, &c->pattern_h}, {"bin", 1, &c->bin}, {"width", 1, &c->width},
+        {"embedding", 1, &c->embedding}, {"l1", 0, &c->l1}, {"contrastive", 0, &c->contrastive},
+        {"divergence", 0, &c->divergence}, {"schedule_epoch", 1, &c->schedule_epoch}, {"l1_after", 0, &c->l1_after},
+        {"contrastive_after", 0, &c->contrastive_after}, {"divergence_after", 0, &c->divergence_after},
+        {"lr", 0, &c->lr}, {"cyclic", 1, &c->cyclic}, {"max_lr", 0, &c->max_lr}, {"step_size_up", 1, &c->step_size_up},
+        {"adam_beta1", 0, &c->adam_beta1}, {"adam_beta2", 0, &c->adam_beta2}, {"adam_eps", 0, &c->adam_eps},
+        {"epochs", 1, &c->epochs}, {"batch", 1, &c->batch}, {"scan_stride", 1, &c->scan_stride},
+        {"fraction", 0, &c->fraction}
+    };
+    fl_status st = fl_model_meta_read_fields(ctx, j, f, sizeof f / sizeof f[0]);
     const fl_json *nv = fl_json_get(j, "normalise"); /* optional: files before it have no normalisation */
     if (!st && nv) {
         const double d = fl_json_number(nv);
@@ -1168,10 +1152,7 @@ static fl_status config_from_json(fl_ctx *ctx, const char *text, fl_dae_config *
         else c->pools[i] = (int32_t)p;
     }
     const size_t npools = fl_json_len(pools);
-    double seed = fl_json_number(fl_json_get(j, "seed"));
-    if (!st && (!isfinite(seed) || seed < 0 || seed >= 18446744073709551616.0))
-        st = fl_fail(ctx, FL_EFORMAT, "model configuration: bad seed");
-    if (!st) c->seed = (uint64_t)seed;
+    if (!st) st = fl_model_meta_read_seed(ctx, j, &c->seed);
     fl_json_free(j);
     if (!st && npools == 0 && c->pattern_h != 8) /* empty list means no pooling: only 8 x 8 */
         st = fl_fail(ctx, FL_EFORMAT, "model configuration: no pooling for %d x %d patterns", c->pattern_w, c->pattern_h);
@@ -1191,14 +1172,11 @@ fl_status fl_dae_save(fl_ctx *ctx, const fl_dae *m, const char *path)
     }
     fl_strbuf b;
     fl_strbuf_init(&b);
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "format", "ferrolens-model");
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "family", FAMILY_NAME);
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "format_version", "1");
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "engine_version", FL_VERSION_STRING);
+    if (!st) st = fl_model_meta_set_common(ctx, &list, FAMILY_NAME);
     if (!st) st = fl_tensor_list_set_meta(ctx, &list, "input_transform", "log(I + 1)");
     if (!st) {
         config_json(&b, &m->cfg);
-        st = b.failed ? fl_fail(ctx, FL_ENOMEM, "out of memory") : fl_tensor_list_set_meta(ctx, &list, "config", b.data);
+        st = fl_model_meta_set_buf(ctx, &list, "config", &b);
     }
     if (!st && m->training_json) st = fl_tensor_list_set_meta(ctx, &list, "training", m->training_json);
     if (!st) st = fl_safetensors_write(ctx, path, &list);
@@ -1213,26 +1191,20 @@ fl_status fl_dae_load(fl_ctx *ctx, const char *path, fl_dae **out)
     fl_tensor_list list;
     fl_status st = fl_safetensors_read(ctx, path, &list);
     if (st) return st;
-    const char *fam = fl_tensor_list_get_meta(&list, "family");
-    const char *ver = fl_tensor_list_get_meta(&list, "format_version");
+    static const char *const fam[] = {FAMILY_NAME};
     fl_dae_config cfg;
     fl_dae *m = NULL;
-    if (!fam) st = fl_fail(ctx, FL_EFORMAT, "'%s' is not a Ferrolens model (no family in its metadata)", path);
-    else if (strcmp(fam, FAMILY_NAME) != 0)
-        st = fl_fail(ctx, FL_EMISMATCH, "'%s' is a '%s' model, not a diffraction autoencoder", path, fam);
-    else if (!ver || strcmp(ver, "1") != 0)
-        st = fl_fail(ctx, FL_EFORMAT, "'%s' has model format version '%s'; this Ferrolens reads version 1", path,
-                     ver ? ver : "(none)");
+    st = fl_model_meta_check(ctx, &list, path, fam, 1, "a diffraction autoencoder", NULL);
     if (!st) st = config_from_json(ctx, fl_tensor_list_get_meta(&list, "config"), &cfg);
     if (!st) {
         /* a small file must not make us allocate a huge network: compare sizes first */
         fl_dae probe;
         memset(&probe, 0, sizeof probe);
         probe.cfg = cfg;
-        int64_t need = 0, have = 0;
+        int64_t need = 0;
+        const int64_t have = fl_model_meta_values(&list);
         st = set_shape(ctx, &probe);
         if (!st) st = model_values(ctx, &probe, &need);
-        for (int32_t i = 0; i < list.count; i++) have += fl_tensor_numel(&list.items[i]);
         if (!st && have < need / 2)
             st = fl_fail(ctx, FL_EFORMAT, "model file holds %lld values but its architecture needs about %lld: damaged file",
                          (long long)have, (long long)need);

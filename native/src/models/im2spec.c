@@ -13,6 +13,7 @@
 #include "ferrolens/loops.h"
 #include "fl_internal.h"
 #include "io/json.h"
+#include "io/model_meta.h"
 #include "io/safetensors.h"
 #include "nn/graph.h"
 
@@ -847,43 +848,22 @@ static fl_status config_from_json(fl_ctx *ctx, const char *text, int direction, 
         return fl_fail(ctx, FL_EFORMAT, "model configuration is not valid JSON: %s", fl_ctx_message(ctx));
     fl_i2s_config_default(c);
     c->direction = direction;
-    struct {
-        const char *key;
-        int isint;
-        void *dst;
-    } f[] = {{"patch", 1, &c->patch},     {"latent", 1, &c->latent},   {"filters", 1, &c->filters},
-             {"points", 1, &c->points},   {"epochs", 1, &c->epochs},   {"batch", 1, &c->batch},
-             {"lr", 0, &c->lr},           {"adam_beta1", 0, &c->adam_beta1}, {"adam_beta2", 0, &c->adam_beta2},
-             {"adam_eps", 0, &c->adam_eps}, {"roi_x", 1, &c->roi_x}, {"roi_y", 1, &c->roi_y},
-             {"roi_w", 1, &c->roi_w},     {"roi_h", 1, &c->roi_h},     {"train_fraction", 0, &c->train_fraction},
-             {"standardise", 1, &c->standardise}};
-    fl_status st = FL_OK;
-    for (size_t i = 0; i < sizeof f / sizeof f[0] && !st; i++) {
-        const double v = fl_json_number(fl_json_get(j, f[i].key));
-        if (!isfinite(v) || (f[i].isint && (v != floor(v) || fabs(v) > 2e9)))
-            st = fl_fail(ctx, FL_EFORMAT, "model configuration: '%s' is missing or invalid", f[i].key);
-        else if (f[i].isint)
-            *(int32_t *)f[i].dst = (int32_t)v;
-        else
-            *(float *)f[i].dst = (float)v;
-    }
+    const fl_model_field f[] = {
+        {"patch", 1, &c->patch}, {"latent", 1, &c->latent}, {"filters", 1, &c->filters}, {"points", 1, &c->points},
+        {"epochs", 1, &c->epochs}, {"batch", 1, &c->batch}, {"lr", 0, &c->lr}, {"adam_beta1", 0, &c->adam_beta1},
+        {"adam_beta2", 0, &c->adam_beta2}, {"adam_eps", 0, &c->adam_eps}, {"roi_x", 1, &c->roi_x},
+        {"roi_y", 1, &c->roi_y}, {"roi_w", 1, &c->roi_w}, {"roi_h", 1, &c->roi_h},
+        {"train_fraction", 0, &c->train_fraction}, {"standardise", 1, &c->standardise}
+    };
+    fl_status st = fl_model_meta_read_fields(ctx, j, f, sizeof f / sizeof f[0]);
     const char *dir = fl_json_string(fl_json_get(j, "direction"));
     if (!st && (!dir || strcmp(dir, direction == FL_I2S_IM2SPEC ? FAMILY_IM2SPEC : FAMILY_SPEC2IM) != 0))
         st = fl_fail(ctx, FL_EFORMAT, "model configuration: direction does not match the family");
-    int64_t seed = 0;
-    if (!st && !fl_json_int64(fl_json_get(j, "seed"), 0, INT64_MAX, &seed))
-        st = fl_fail(ctx, FL_EFORMAT, "model configuration: bad seed");
-    c->seed = (uint64_t)seed;
+    if (!st) st = fl_model_meta_read_seed(ctx, j, &c->seed);
     fl_json_free(j);
     if (!st && check_config(ctx, c)) st = fl_fail(ctx, FL_EFORMAT, "model configuration is invalid: %s", fl_ctx_message(ctx));
     if (!st && c->points < 8) st = fl_fail(ctx, FL_EFORMAT, "model configuration has no spectrum length");
     return st;
-}
-
-static fl_status set_meta_buf(fl_ctx *ctx, fl_tensor_list *l, const char *key, fl_strbuf *b)
-{
-    if (b->failed || !b->data) return fl_fail(ctx, FL_ENOMEM, "out of memory");
-    return fl_tensor_list_set_meta(ctx, l, key, b->data);
 }
 
 fl_status fl_i2s_save(fl_ctx *ctx, const fl_i2s *m, const char *path)
@@ -898,21 +878,18 @@ fl_status fl_i2s_save(fl_ctx *ctx, const fl_i2s *m, const char *path)
         if (!fl_tensor_list_add(ctx, &l, t->name, t->ndim, t->shape, t->data)) st = FL_ENOMEM;
     }
     const char *fam = m->cfg.direction == FL_I2S_IM2SPEC ? FAMILY_IM2SPEC : FAMILY_SPEC2IM;
-    if (!st) st = fl_tensor_list_set_meta(ctx, &l, "format", "ferrolens-model");
-    if (!st) st = fl_tensor_list_set_meta(ctx, &l, "family", fam);
-    if (!st) st = fl_tensor_list_set_meta(ctx, &l, "format_version", "1");
-    if (!st) st = fl_tensor_list_set_meta(ctx, &l, "engine_version", FL_VERSION_STRING);
+    if (!st) st = fl_model_meta_set_common(ctx, &l, fam);
     fl_strbuf b;
     fl_strbuf_init(&b);
     if (!st) {
         config_json(&b, &m->cfg);
-        st = set_meta_buf(ctx, &l, "config", &b);
+        st = fl_model_meta_set_buf(ctx, &l, "config", &b);
     }
     if (!st) {
         b.len = 0;
         fl_strbuf_printf_c(&b, "{\"input_mean\":%.17g,\"input_std\":%.17g,\"target_mean\":%.17g,\"target_std\":%.17g}",
                            m->in_mean, m->in_std, m->tg_mean, m->tg_std);
-        st = set_meta_buf(ctx, &l, "normalisation", &b);
+        st = fl_model_meta_set_buf(ctx, &l, "normalisation", &b);
     }
     if (!st) {
         b.len = 0;
@@ -923,7 +900,7 @@ fl_status fl_i2s_save(fl_ctx *ctx, const fl_i2s *m, const char *path)
         } else {
             fl_strbuf_printf(&b, "null}");
         }
-        st = set_meta_buf(ctx, &l, "axis", &b);
+        st = fl_model_meta_set_buf(ctx, &l, "axis", &b);
     }
     if (!st) {
         b.len = 0;
@@ -932,7 +909,7 @@ fl_status fl_i2s_save(fl_ctx *ctx, const fl_i2s *m, const char *path)
         fl_strbuf_printf(&b, "],\"test_loss\":[");
         for (int32_t e = 0; e < m->nhist; e++) fl_strbuf_printf_c(&b, "%s%.9g", e ? "," : "", m->hist_test[e]);
         fl_strbuf_printf(&b, "]}");
-        st = set_meta_buf(ctx, &l, "training", &b);
+        st = fl_model_meta_set_buf(ctx, &l, "training", &b);
     }
     if (!st) st = fl_safetensors_write(ctx, path, &l);
     fl_strbuf_free(&b);
@@ -999,15 +976,10 @@ fl_status fl_i2s_load(fl_ctx *ctx, const char *path, fl_i2s **out)
     fl_tensor_list l;
     fl_status st = fl_safetensors_read(ctx, path, &l);
     if (st) return st;
-    const char *fam = fl_tensor_list_get_meta(&l, "family"), *ver = fl_tensor_list_get_meta(&l, "format_version");
-    int direction = -1;
-    if (!fam) st = fl_fail(ctx, FL_EFORMAT, "'%s' is not a Ferrolens model (no family in its metadata)", path);
-    else if (!strcmp(fam, FAMILY_IM2SPEC)) direction = FL_I2S_IM2SPEC;
-    else if (!strcmp(fam, FAMILY_SPEC2IM)) direction = FL_I2S_SPEC2IM;
-    else st = fl_fail(ctx, FL_EMISMATCH, "'%s' is a '%s' model, not an im2spec or spec2im model", path, fam);
-    if (!st && (!ver || strcmp(ver, "1") != 0))
-        st = fl_fail(ctx, FL_EFORMAT, "'%s' has model format version '%s'; this Ferrolens reads version 1", path,
-                     ver ? ver : "(none)");
+    static const char *const fam[] = {FAMILY_IM2SPEC, FAMILY_SPEC2IM};
+    int which = 0;
+    st = fl_model_meta_check(ctx, &l, path, fam, 2, "an im2spec or spec2im model", &which);
+    const int direction = which == 0 ? FL_I2S_IM2SPEC : FL_I2S_SPEC2IM;
     fl_i2s_config c;
     if (!st) st = config_from_json(ctx, fl_tensor_list_get_meta(&l, "config"), direction, &c);
     fl_i2s *m = NULL;
@@ -1019,8 +991,7 @@ fl_status fl_i2s_load(fl_ctx *ctx, const char *path, fl_i2s **out)
      * baseline's mean target; the file size bounds what we allocate before that check */
     net probe = {0};
     if (!st) {
-        int64_t have = 0;
-        for (int32_t i = 0; i < l.count; i++) have += fl_tensor_numel(&l.items[i]);
+        const int64_t have = fl_model_meta_values(&l);
         st = build_net(ctx, &c, 1, 0, 0, &probe);
         if (!st) {
             size_t need = fl_graph_memory_bytes(probe.g);

@@ -2,6 +2,7 @@
 #include "models/reshednet_internal.h"
 
 #include "io/json.h"
+#include "io/model_meta.h"
 #include "io/safetensors.h"
 
 #include <math.h>
@@ -264,6 +265,22 @@ static int64_t rand_below(fl_rng *r, int64_t n) /* uniform 0..n-1, n < 2^32 */
     return (int64_t)(((uint64_t)fl_rng_u32(r) * (uint64_t)n) >> 32);
 }
 
+/* One pass of the blur below, along x or along y, edge samples repeated. */
+static void blur_pass(const float *src, float *dst, int64_t P, const double *k, int rad, int along_y)
+{
+    const int64_t step = along_y ? P : 1;
+    for (int64_t y = 0; y < P; y++)
+        for (int64_t xx = 0; xx < P; xx++) {
+            const int64_t c = along_y ? y : xx; /* the coordinate along the pass */
+            double a = 0;
+            for (int i = -rad; i <= rad; i++) {
+                const int64_t j = c + i < 0 ? 0 : c + i >= P ? P - 1 : c + i;
+                a += k[i + rad] * src[y * P + xx + (j - c) * step];
+            }
+            dst[y * P + xx] = (float)a;
+        }
+}
+
 /* Gaussian blur of one P x P plane (scipy/skimage: truncate 4 sigma, mode 'nearest'). */
 static void blur_plane(float *x, float *tmp, int64_t P, double sigma)
 {
@@ -273,26 +290,8 @@ static void blur_plane(float *x, float *tmp, int64_t P, double sigma)
     double k[129], s = 0;
     for (int i = -rad; i <= rad; i++) s += k[i + rad] = exp(-0.5 * i * i / (sigma * sigma));
     for (int i = 0; i <= 2 * rad; i++) k[i] /= s;
-    for (int64_t y = 0; y < P; y++)
-        for (int64_t xx = 0; xx < P; xx++) {
-            double a = 0;
-            for (int i = -rad; i <= rad; i++) {
-                int64_t j = xx + i;
-                j = j < 0 ? 0 : j >= P ? P - 1 : j;
-                a += k[i + rad] * x[y * P + j];
-            }
-            tmp[y * P + xx] = (float)a;
-        }
-    for (int64_t y = 0; y < P; y++)
-        for (int64_t xx = 0; xx < P; xx++) {
-            double a = 0;
-            for (int i = -rad; i <= rad; i++) {
-                int64_t j = y + i;
-                j = j < 0 ? 0 : j >= P ? P - 1 : j;
-                a += k[i + rad] * tmp[j * P + xx];
-            }
-            x[y * P + xx] = (float)a;
-        }
+    blur_pass(x, tmp, P, k, rad, 0);
+    blur_pass(tmp, x, P, k, rad, 1);
 }
 
 /* One mini-batch: B random crops, batch min-max, flips / rotation, blur, gamma. xb and yb hold B x P x P;
@@ -893,28 +892,15 @@ static fl_status config_from_json(fl_ctx *ctx, const char *text, fl_reshed_confi
     fl_json *j = NULL;
     if (fl_json_parse(ctx, text, strlen(text), &j)) return fl_fail(ctx, FL_EFORMAT, "model configuration is not valid JSON");
     fl_reshed_config_default(c);
-    struct {
-        const char *k;
-        int32_t *v;
-    } ints[] = {{"nb_filters", &c->nb_filters}, {"members", &c->members}, {"iterations", &c->iterations},
-                {"batch", &c->batch}, {"patch", &c->patch}, {"swa", &c->swa}, {"swa_last", &c->swa_last},
-                {"aug_flip", &c->aug_flip}, {"aug_blur", &c->aug_blur}, {"aug_gamma", &c->aug_gamma}};
-    fl_status st = FL_OK;
-    for (size_t i = 0; !st && i < sizeof ints / sizeof ints[0]; i++) {
-        int64_t v;
-        if (!fl_json_int64(fl_json_get(j, ints[i].k), -1000000000, 1000000000, &v))
-            st = fl_fail(ctx, FL_EFORMAT, "model configuration lacks a valid '%s'", ints[i].k);
-        else *ints[i].v = (int32_t)v;
-    }
-    const double lr = fl_json_number(fl_json_get(j, "lr")), fa = fl_json_number(fl_json_get(j, "focal_alpha")),
-                 fg = fl_json_number(fl_json_get(j, "focal_gamma")), seed = fl_json_number(fl_json_get(j, "seed"));
-    if (!st && (!isfinite(lr) || !isfinite(fa) || !isfinite(fg) || !(seed >= 0)))
-        st = fl_fail(ctx, FL_EFORMAT, "model configuration lacks lr, focal_alpha, focal_gamma or seed");
+    const fl_model_field f[] = {
+        {"nb_filters", 1, &c->nb_filters}, {"members", 1, &c->members}, {"iterations", 1, &c->iterations},
+        {"batch", 1, &c->batch}, {"patch", 1, &c->patch}, {"swa", 1, &c->swa}, {"swa_last", 1, &c->swa_last},
+        {"aug_flip", 1, &c->aug_flip}, {"aug_blur", 1, &c->aug_blur}, {"aug_gamma", 1, &c->aug_gamma},
+        {"lr", 0, &c->lr}, {"focal_alpha", 0, &c->focal_alpha}, {"focal_gamma", 0, &c->focal_gamma}
+    };
+    fl_status st = fl_model_meta_read_fields(ctx, j, f, sizeof f / sizeof f[0]);
+    if (!st) st = fl_model_meta_read_seed(ctx, j, &c->seed);
     if (!st) {
-        c->lr = (float)lr;
-        c->focal_alpha = (float)fa;
-        c->focal_gamma = (float)fg;
-        c->seed = (uint64_t)seed;
         const fl_json *L = fl_json_get(j, "layers");
         int64_t a, b2, c3;
         if (!L || fl_json_len(L) != 3 || !fl_json_int64(fl_json_at(L, 0), 0, 100, &a) ||
@@ -964,14 +950,11 @@ fl_status fl_reshed_save(fl_ctx *ctx, const fl_reshed *m, const char *path)
     c.members = m->members;
     char num[32];
     snprintf(num, sizeof num, "%d", m->members);
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "format", "ferrolens-model");
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "family", FAMILY_NAME);
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "format_version", "1");
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "engine_version", FL_VERSION_STRING);
+    if (!st) st = fl_model_meta_set_common(ctx, &list, FAMILY_NAME);
     if (!st) st = fl_tensor_list_set_meta(ctx, &list, "members", num);
     if (!st) {
         config_json(&b, &c);
-        st = b.failed ? fl_fail(ctx, FL_ENOMEM, "out of memory") : fl_tensor_list_set_meta(ctx, &list, "config", b.data);
+        st = fl_model_meta_set_buf(ctx, &list, "config", &b);
     }
     if (!st && m->training_json) st = fl_tensor_list_set_meta(ctx, &list, "training", m->training_json);
     if (!st) st = fl_safetensors_write(ctx, path, &list);
@@ -987,16 +970,12 @@ fl_status fl_reshed_load(fl_ctx *ctx, const char *path, fl_reshed **out)
     fl_tensor_list list;
     fl_status st = fl_safetensors_read(ctx, path, &list);
     if (st) return st;
-    const char *fam = fl_tensor_list_get_meta(&list, "family"), *ver = fl_tensor_list_get_meta(&list, "format_version");
+    static const char *const fam[] = {FAMILY_NAME};
     const char *mem = fl_tensor_list_get_meta(&list, "members");
     fl_reshed_config c;
     fl_reshed *m = NULL;
     fl_graph *g = NULL;
-    if (!fam) st = fl_fail(ctx, FL_EFORMAT, "'%s' is not a Ferrolens model (no family in its metadata)", path);
-    else if (strcmp(fam, FAMILY_NAME) != 0)
-        st = fl_fail(ctx, FL_EMISMATCH, "'%s' is a '%s' model, not a ResHedNet wall ensemble", path, fam);
-    else if (!ver || strcmp(ver, "1") != 0)
-        st = fl_fail(ctx, FL_EFORMAT, "'%s' has model format version '%s'; this Ferrolens reads version 1", path, ver ? ver : "(none)");
+    st = fl_model_meta_check(ctx, &list, path, fam, 1, "a ResHedNet wall ensemble", NULL);
     if (!st) st = config_from_json(ctx, fl_tensor_list_get_meta(&list, "config"), &c);
     char *end = NULL;
     long members = mem ? strtol(mem, &end, 10) : -1;
@@ -1004,8 +983,7 @@ fl_status fl_reshed_load(fl_ctx *ctx, const char *path, fl_reshed **out)
         st = fl_fail(ctx, FL_EFORMAT, "'%s': the member count in the metadata is missing or disagrees with the configuration", path);
     if (!st) {
         /* a small file must not make us allocate a huge ensemble: count its values first */
-        int64_t have = 0;
-        for (int32_t i = 0; i < list.count; i++) have += fl_tensor_numel(&list.items[i]);
+        const int64_t have = fl_model_meta_values(&list);
         if ((double)have < (double)members * (double)true_param_count(c.nb_filters))
             st = fl_fail(ctx, FL_EFORMAT, "'%s' holds fewer values than %ld members of width %d need: damaged file", path, members, c.nb_filters);
     }

@@ -16,6 +16,7 @@
 #include "fl_internal.h"
 #include "io/json.h"
 #include "io/keras_hdf5.h"
+#include "io/model_meta.h"
 #include "io/safetensors.h"
 #include "nn/nn.h"
 #include "models/spectral_ae_internal.h"
@@ -1313,31 +1314,17 @@ static fl_status config_from_json(fl_ctx *ctx, const char *text, fl_sae_config *
     fl_status st = fl_json_parse(ctx, text, strlen(text), &j);
     if (st) return fl_fail(ctx, FL_EFORMAT, "model configuration is not valid JSON: %s", fl_ctx_message(ctx));
     fl_sae_config_default(c);
-    struct {
-        const char *key;
-        int isint;
-        void *dst;
-    } f[] = {{"steps", 1, &c->steps},       {"hidden", 1, &c->hidden},         {"enc_layers", 1, &c->enc_layers},
-             {"dec_layers", 1, &c->dec_layers}, {"latent", 1, &c->latent},   {"bidirectional", 1, &c->bidirectional},
-             {"batch_norm", 1, &c->batch_norm}, {"hard_sigmoid", 1, &c->hard_sigmoid}, {"bn_eps", 0, &c->bn_eps},
-             {"bn_momentum", 0, &c->bn_momentum}, {"l1", 0, &c->l1},          {"dropout", 0, &c->dropout},
-             {"lr", 0, &c->lr},             {"adam_beta1", 0, &c->adam_beta1}, {"adam_beta2", 0, &c->adam_beta2},
-             {"adam_eps", 0, &c->adam_eps}, {"batch", 1, &c->batch},           {"epochs", 1, &c->epochs},
-             {"val_split", 0, &c->val_split}, {"patience", 1, &c->patience},   {"norm_mode", 1, &c->norm_mode},
-             {"outlier_repair", 1, &c->outlier_repair}};
-    for (size_t i = 0; i < sizeof f / sizeof f[0] && !st; i++) {
-        double v = fl_json_number(fl_json_get(j, f[i].key));
-        if (!isfinite(v) || (f[i].isint && (v != floor(v) || fabs(v) > 2e9)))
-            st = fl_fail(ctx, FL_EFORMAT, "model configuration: '%s' is missing or invalid", f[i].key);
-        else if (f[i].isint)
-            *(int32_t *)f[i].dst = (int32_t)v;
-        else
-            *(float *)f[i].dst = (float)v;
-    }
-    double seed = fl_json_number(fl_json_get(j, "seed"));
-    if (!st && (!isfinite(seed) || seed < 0 || seed >= 18446744073709551616.0)) /* 2^64: cast must not overflow */
-        st = fl_fail(ctx, FL_EFORMAT, "model configuration: bad seed");
-    if (!st) c->seed = (uint64_t)seed;
+    const fl_model_field f[] = {
+        {"steps", 1, &c->steps}, {"hidden", 1, &c->hidden}, {"enc_layers", 1, &c->enc_layers},
+        {"dec_layers", 1, &c->dec_layers}, {"latent", 1, &c->latent}, {"bidirectional", 1, &c->bidirectional},
+        {"batch_norm", 1, &c->batch_norm}, {"hard_sigmoid", 1, &c->hard_sigmoid}, {"bn_eps", 0, &c->bn_eps},
+        {"bn_momentum", 0, &c->bn_momentum}, {"l1", 0, &c->l1}, {"dropout", 0, &c->dropout}, {"lr", 0, &c->lr},
+        {"adam_beta1", 0, &c->adam_beta1}, {"adam_beta2", 0, &c->adam_beta2}, {"adam_eps", 0, &c->adam_eps},
+        {"batch", 1, &c->batch}, {"epochs", 1, &c->epochs}, {"val_split", 0, &c->val_split},
+        {"patience", 1, &c->patience}, {"norm_mode", 1, &c->norm_mode}, {"outlier_repair", 1, &c->outlier_repair}
+    };
+    st = fl_model_meta_read_fields(ctx, j, f, sizeof f / sizeof f[0]);
+    if (!st) st = fl_model_meta_read_seed(ctx, j, &c->seed);
     fl_json_free(j);
     if (!st && check_config(ctx, c)) st = fl_fail(ctx, FL_EFORMAT, "model configuration is invalid: %s", fl_ctx_message(ctx));
     if (!st && c->steps < 8) st = fl_fail(ctx, FL_EFORMAT, "model configuration has no curve length");
@@ -1355,21 +1342,17 @@ fl_status fl_sae_save(fl_ctx *ctx, const fl_sae *m, const char *path)
     fl_status st = sc.st;
     fl_strbuf b;
     fl_strbuf_init(&b);
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "format", "ferrolens-model");
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "family", FAMILY_NAME);
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "format_version", "1");
-    if (!st) st = fl_tensor_list_set_meta(ctx, &list, "engine_version", FL_VERSION_STRING);
+    if (!st) st = fl_model_meta_set_common(ctx, &list, FAMILY_NAME);
     if (!st) {
         config_json(&b, &m->cfg);
-        st = b.failed ? fl_fail(ctx, FL_ENOMEM, "out of memory") : fl_tensor_list_set_meta(ctx, &list, "config", b.data);
+        st = fl_model_meta_set_buf(ctx, &list, "config", &b);
     }
     if (!st) {
         static const char *modes[] = {"global", "per-curve", "none"};
         b.len = 0;
         fl_strbuf_printf(&b, "{\"mode\":\"%s\",\"mean\":%.17g,\"std\":%.17g}", modes[m->cfg.norm_mode], m->norm_mean,
                          m->norm_std);
-        st = b.failed ? fl_fail(ctx, FL_ENOMEM, "out of memory")
-                      : fl_tensor_list_set_meta(ctx, &list, "normalisation", b.data);
+        st = fl_model_meta_set_buf(ctx, &list, "normalisation", &b);
     }
     if (!st) {
         b.len = 0;
@@ -1385,7 +1368,7 @@ fl_status fl_sae_save(fl_ctx *ctx, const fl_sae *m, const char *path)
         } else {
             fl_strbuf_printf(&b, "null}");
         }
-        st = b.failed ? fl_fail(ctx, FL_ENOMEM, "out of memory") : fl_tensor_list_set_meta(ctx, &list, "axis", b.data);
+        st = fl_model_meta_set_buf(ctx, &list, "axis", &b);
     }
     if (!st && m->training_json) st = fl_tensor_list_set_meta(ctx, &list, "training", m->training_json);
     if (!st) st = fl_safetensors_write(ctx, path, &list);
@@ -1411,8 +1394,7 @@ static fl_status sae_from_tensors(fl_ctx *ctx, const fl_sae_config *cfg, const f
     const int64_t bn_params = 2 * (int64_t)probe->F + 2 * (int64_t)cfg->latent;
     const int64_t need = probe->nparams + (cfg->batch_norm ? probe->nstats : -bn_params);
     free(probe);
-    int64_t have = 0;
-    for (int32_t i = 0; i < list->count; i++) have += fl_tensor_numel(&list->items[i]);
+    const int64_t have = fl_model_meta_values(list);
     if (have < need)
         return fl_fail(ctx, FL_EFORMAT,
                        "model file holds %lld values but its architecture needs at least %lld: damaged file or "
@@ -1468,19 +1450,6 @@ static fl_status parse_norm_axis(fl_ctx *ctx, fl_sae *m, const fl_tensor_list *l
     return st;
 }
 
-static fl_status check_family(fl_ctx *ctx, const fl_tensor_list *list, const char *path)
-{
-    const char *fam = fl_tensor_list_get_meta(list, "family");
-    const char *ver = fl_tensor_list_get_meta(list, "format_version");
-    if (!fam) return fl_fail(ctx, FL_EFORMAT, "'%s' is not a Ferrolens model (no family in its metadata)", path);
-    if (strcmp(fam, FAMILY_NAME) != 0)
-        return fl_fail(ctx, FL_EMISMATCH, "'%s' is a '%s' model, not a spectral autoencoder", path, fam);
-    if (!ver || strcmp(ver, "1") != 0)
-        return fl_fail(ctx, FL_EFORMAT, "'%s' has model format version '%s'; this Ferrolens reads version 1", path,
-                       ver ? ver : "(none)");
-    return FL_OK;
-}
-
 fl_status fl_sae_load(fl_ctx *ctx, const char *path, fl_sae **out)
 {
     if (!path || !out) return fl_fail(ctx, FL_EINVAL, "load: no path");
@@ -1489,7 +1458,8 @@ fl_status fl_sae_load(fl_ctx *ctx, const char *path, fl_sae **out)
     if (st) return st;
     fl_sae_config cfg;
     fl_sae *m = NULL;
-    st = check_family(ctx, &list, path);
+    static const char *const fam[] = {FAMILY_NAME};
+    st = fl_model_meta_check(ctx, &list, path, fam, 1, "a spectral autoencoder", NULL);
     if (!st) st = config_from_json(ctx, fl_tensor_list_get_meta(&list, "config"), &cfg);
     if (!st) st = sae_from_tensors(ctx, &cfg, &list, &m);
     if (!st) st = parse_norm_axis(ctx, m, &list);
@@ -1567,8 +1537,7 @@ fl_status fl_model_info(fl_ctx *ctx, const char *path, int json, char *buf, size
     fl_tensor_list list;
     fl_status st = fl_safetensors_read(ctx, path, &list);
     if (st) return st;
-    int64_t total = 0;
-    for (int32_t i = 0; i < list.count; i++) total += fl_tensor_numel(&list.items[i]);
+    const int64_t total = fl_model_meta_values(&list);
     const char *fam = fl_tensor_list_get_meta(&list, "family");
     const char *ver = fl_tensor_list_get_meta(&list, "format_version");
     const char *eng = fl_tensor_list_get_meta(&list, "engine_version");
