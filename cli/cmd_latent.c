@@ -2,6 +2,7 @@
  * and the "inverse" views of the clusters (structure patches, decoded centroid curves). */
 #include "cli.h"
 #include "ferrolens/im2spec.h"
+#include "io/model_meta.h"
 #include "io/safetensors.h"
 #include "fl_internal.h"
 #include "ferrolens/analysis.h"
@@ -170,13 +171,13 @@ static fl_status decoder_load(fl_ctx *ctx, const char *path, centroid_decoder *d
     fl_tensor_list l;
     fl_status st = fl_safetensors_read(ctx, path, &l);
     if (st) return st;
-    const char *fam = fl_tensor_list_get_meta(&l, "family");
-    const int is_sae = fam && !strcmp(fam, "spectral-ae"), is_i2s = fam && (!strcmp(fam, "im2spec") || !strcmp(fam, "spec2im"));
-    if (!is_sae && !is_i2s)
-        st = fl_fail(ctx, FL_EMISMATCH, "'%s' is a '%s' model: centroids can be decoded by spectral-ae, im2spec and spec2im models",
-                     path, fam ? fam : "(unknown)");
+    static const char *const families[] = {"spectral-ae", "im2spec", "spec2im"};
+    int which = -1;
+    st = fl_model_meta_check(ctx, &l, path, families, 3, "a model that decodes latent vectors (spectral-ae, im2spec or spec2im)",
+                             &which);
     fl_tensor_list_free(&l);
     if (st) return st;
+    const int is_sae = which == 0;
     if (is_sae) {
         if ((st = fl_sae_load(ctx, path, &dc->sae))) return st;
         const fl_sae_config *c = fl_sae_get_config(dc->sae);
