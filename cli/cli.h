@@ -2,7 +2,7 @@
  *
  *   ferrolens <group> <action> [options]
  *
- * main.c dispatches <group> to `int cmd_<group>(int argc, char **argv)` with argv[0] = the action
+ * dispatch.c sends <group> to `int cmd_<group>(int argc, char **argv)` with argv[0] = the action
  * (or "--help"); each command returns the process exit code:
  *   0 success, 1 failure while working (engine error, file not readable, ...), 2 usage error.
  *
@@ -174,20 +174,22 @@ int cmd_spectral_ae(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 
-/* Groups and synth actions that live in their own files (cmd_<group>.c, synth_<name>.c). They are
- * declared weak so that main.c and cmd_synth.c can list them before every file exists: a group whose
- * file is not linked in is NULL and reported as "not available in this version". */
-#define CLI_WEAK __attribute__((weak))
-CLI_WEAK int cmd_im2spec(int argc, char **argv);
-CLI_WEAK int cmd_spec2im(int argc, char **argv);
-CLI_WEAK int cmd_decompose(int argc, char **argv);
-CLI_WEAK int cmd_latent(int argc, char **argv);
-CLI_WEAK int cmd_diffraction_ae(int argc, char **argv);
-CLI_WEAK int cmd_stem(int argc, char **argv);
-CLI_WEAK int cmd_walls(int argc, char **argv);
-CLI_WEAK int cmd_loops(int argc, char **argv);
-CLI_WEAK int cmd_synth_loops(int argc, char **argv);
-CLI_WEAK int cmd_synth_stem4d(int argc, char **argv);
-CLI_WEAK int cmd_synth_pfm_walls(int argc, char **argv);
+int cmd_im2spec(int argc, char **argv);
+int cmd_spec2im(int argc, char **argv);
+int cmd_decompose(int argc, char **argv);
+int cmd_latent(int argc, char **argv);
+int cmd_diffraction_ae(int argc, char **argv);
+int cmd_stem(int argc, char **argv);
+int cmd_walls(int argc, char **argv);
+int cmd_loops(int argc, char **argv);
+/* synth actions in their own files (synth_<name>.c) */
+int cmd_synth_loops(int argc, char **argv);
+int cmd_synth_stem4d(int argc, char **argv);
+int cmd_synth_pfm_walls(int argc, char **argv);
+/* walls actions of the segmentation network (cmd_walls_model.c) */
+int cmd_walls_train(int argc, char **argv);
+int cmd_walls_retrain(int argc, char **argv);
+int cmd_walls_apply(int argc, char **argv);
+int cmd_walls_live(int argc, char **argv);
 
 #endif

@@ -148,16 +148,12 @@ int cmd_synth(int argc, char **argv)
     if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
         FILE *f = argc < 1 ? stderr : stdout;
         fprintf(f, "Usage: ferrolens synth <action> [options]\n\nSynthetic data sets with ground truth.\n\nActions:\n");
-        for (size_t i = 0; i < NACTIONS; i++)
-            if (actions[i].fn) fprintf(f, "  %-12s %s\n", actions[i].name, actions[i].summary);
+        for (size_t i = 0; i < NACTIONS; i++) fprintf(f, "  %-12s %s\n", actions[i].name, actions[i].summary);
         fprintf(f, "\n'ferrolens synth <action> --help' for the options of an action.\n");
         return argc < 1 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    for (size_t i = 0; i < NACTIONS; i++) {
-        if (strcmp(argv[0], actions[i].name) != 0) continue;
-        if (!actions[i].fn) return cli_usage_error("synth", "'%s' is not available in this version", argv[0]);
-        return actions[i].fn(argc - 1, argv + 1);
-    }
+    for (size_t i = 0; i < NACTIONS; i++)
+        if (!strcmp(argv[0], actions[i].name)) return actions[i].fn(argc - 1, argv + 1);
     const char *names[NACTIONS + 1];
     for (size_t i = 0; i < NACTIONS; i++) names[i] = actions[i].name;
     names[NACTIONS] = NULL;

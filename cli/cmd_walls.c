@@ -1,6 +1,5 @@
 /* ferrolens walls <action>: domain-wall masks: skeleton, measurement points, metrics; the
- * segmentation network (train, retrain, apply, live) lives in its own file and is linked in when
- * present (weak symbols below). */
+ * segmentation network's actions (train, retrain, apply, live) are in cmd_walls_model.c. */
 #include "cli.h"
 #include "fl_internal.h"
 #include "analysis/skeleton.h"
@@ -9,12 +8,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* Defined by the segmentation-network file when it is linked in. */
-int cmd_walls_train(int argc, char **argv) __attribute__((weak));
-int cmd_walls_retrain(int argc, char **argv) __attribute__((weak));
-int cmd_walls_apply(int argc, char **argv) __attribute__((weak));
-int cmd_walls_live(int argc, char **argv) __attribute__((weak));
 
 /* ---- reading masks ------------------------------------------------------------------------------ */
 
@@ -462,17 +455,12 @@ int cmd_walls(int argc, char **argv)
         FILE *f = argc < 1 ? stderr : stdout;
         fprintf(f, "Usage: ferrolens walls <action> [options]\n\nDomain walls in PFM images: segmentation and its post-processing.\n\nActions:\n");
         for (size_t i = 0; i < na; i++)
-            fprintf(f, "  %-10s %s%s\n", actions[i].name, actions[i].summary, actions[i].fn ? "" : " (not available in this version)");
+            fprintf(f, "  %-10s %s\n", actions[i].name, actions[i].summary);
         fprintf(f, "\n'ferrolens walls <action> --help' for the options of an action.\n");
         return argc < 1 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
     for (size_t i = 0; i < na; i++) {
-        if (strcmp(argv[0], actions[i].name) != 0) continue;
-        if (!actions[i].fn) {
-            fprintf(stderr, "ferrolens: walls: '%s' is not available in this version\n", argv[0]);
-            return CLI_EXIT_USAGE;
-        }
-        return actions[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[0], actions[i].name)) return actions[i].fn(argc - 1, argv + 1);
     }
     const char *names[sizeof actions / sizeof actions[0] + 1];
     for (size_t i = 0; i < na; i++) names[i] = actions[i].name;
