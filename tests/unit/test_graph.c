@@ -129,6 +129,9 @@ Test(graph, conv2d_gradients) { gradcheck("conv3x3", b_conv3, 2, 2, 5, 6); }
 Test(graph, conv2d_dilated_strided_gradients) { gradcheck("conv dil2 stride2", b_conv_dil_stride, 2, 2, 7, 6); }
 Test(graph, conv1x1_gradients) { gradcheck("conv1x1", b_conv1x1, 3, 2, 3, 4); }
 Test(graph, conv1d_gradients) { gradcheck("conv1d", b_conv1d, 2, 2, 1, 9); }
+/* rows wider than a GEMM panel (16 or 32 columns): the column packer copies runs instead of gathering */
+Test(graph, conv2d_wide_rows_gradients) { gradcheck("conv3x3 wide", b_conv3, 2, 2, 3, 37); }
+Test(graph, conv1d_wide_dilated_gradients) { gradcheck("conv1d wide", b_conv1d, 1, 2, 1, 41); }
 /* small steps: batch norm amplifies them and the leaky ReLU has a kink */
 Test(graph, batchnorm_leaky_relu_gradients) { gradcheck_eps("bn+lrelu", b_bn_lrelu, 3, 2, 4, 4, 1e-3); }
 Test(graph, maxpool_gradients) { gradcheck("maxpool", b_maxpool, 2, 2, 5, 7); }
@@ -139,11 +142,14 @@ Test(graph, layernorm_gradients) { gradcheck("layernorm", b_layernorm, 2, 2, 3, 
 Test(graph, linear_reshape_gradients) { gradcheck("linear+reshape", b_linear_reshape, 3, 2, 2, 3); }
 Test(graph, sum_of_intermediates_and_concat_gradients) { gradcheck("sum+concat", b_sum_concat, 2, 1, 5, 5); }
 
-/* Direct convolution (PyTorch semantics, zero padding) against the im2col path. */
-Test(graph, conv2d_matches_direct_convolution)
+/* Direct convolution (PyTorch semantics, zero padding) against the graph's convolution, for shapes
+ * that take each path of the column packer: small planes (gather table), rows wider than a panel
+ * (runs, crossing panel ends), stride 2 on wide rows, a dilated 1-D convolution. */
+static void conv_vs_direct(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int kh, int kw, int s, int ph,
+                           int pw, int dh, int dw)
 {
-    const int64_t N = 3, Ci = 3, H = 9, W = 7, Co = 4, kh = 3, kw = 2, s = 2, ph = 2, pw = 1, dh = 2, dw = 3;
     fl_ctx *ctx = fl_ctx_new();
+    fl_ctx_set_threads(ctx, 2);
     fl_graph *g = fl_graph_new(ctx, N, 0);
     fl_node x = fl_g_input(g, Ci, H, W);
     fl_node y = fl_g_conv2d(g, x, "c", Co, kh, kw, s, ph, pw, dh, dw, 1);
@@ -172,9 +178,19 @@ Test(graph, conv2d_matches_direct_convolution)
                     double got = fl_graph_data(g, y)[((co * N + n) * Ho + oy) * Wo + ox];
                     maxerr = fmax(maxerr, fabs(got - acc));
                 }
-    cr_expect(maxerr < 1e-5, "max |conv - direct| = %g", maxerr);
+    cr_expect(maxerr < 1e-5, "%lldx%lld, k %dx%d, stride %d: max |conv - direct| = %g", (long long)H, (long long)W, kh,
+              kw, s, maxerr);
     fl_graph_free(g);
     fl_ctx_free(ctx);
+}
+
+Test(graph, conv2d_matches_direct_convolution)
+{
+    conv_vs_direct(3, 3, 9, 7, 4, 3, 2, 2, 2, 1, 2, 3);    /* small planes, stride 2, dilated */
+    conv_vs_direct(2, 3, 5, 37, 5, 3, 3, 1, 1, 1, 1, 1);   /* wide rows crossing panels */
+    conv_vs_direct(2, 2, 6, 41, 3, 3, 3, 2, 1, 1, 2, 2);   /* wide rows, stride 2, dilation 2 */
+    conv_vs_direct(4, 3, 1, 70, 4, 1, 3, 1, 0, 4, 1, 4);   /* 1-D, dilation 4 */
+    conv_vs_direct(1, 70, 3, 300, 3, 3, 3, 1, 1, 1, 1, 1); /* K and N over one GEMM block */
 }
 
 /* The PyTorch network of tests/fixtures/make_graph_golden.py, built from graph ops. */

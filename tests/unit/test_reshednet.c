@@ -211,31 +211,38 @@ Test(reshednet, live_equals_full_recompute_running_range) { live_case(16, 230, 0
 
 Test(reshednet, receptive_field_radius)
 {
+    /* The bound must hold for every network; tightness is a property of the architecture, which a single
+     * 2-filter network can hide (a dead ReLU path cuts the influence), so it is taken over three seeds. */
     fl_ctx *ctx = fl_ctx_new();
     fl_ctx_set_threads(ctx, 2);
-    fl_reshed *m = tiny_ensemble(ctx, 1, 4, 2);
     const int64_t W = 12, H = 256, c = 128;
     float *img = malloc(W * H * sizeof(float)), *a = malloc(W * H * sizeof(float)), *b = malloc(W * H * sizeof(float));
-    fill(img, W * H, 0, 1, 8);
-    img[0] = -5.f, img[1] = 5.f; /* fixes the min-max range */
-    cr_assert_eq(fl_reshed_apply(ctx, m, img, W, H, a, NULL), FL_OK);
-    for (int64_t j = 0; j < W; j++) img[c * W + j] += 0.5f;
-    cr_assert_eq(fl_reshed_apply(ctx, m, img, W, H, b, NULL), FL_OK);
     int64_t top = H, bot = -1;
-    for (int64_t r = 0; r < H; r++)
-        for (int64_t j = 0; j < W; j++)
-            if (a[r * W + j] != b[r * W + j]) {
-                if (r < top) top = r;
-                if (r > bot) bot = r;
-            }
-    cr_expect_geq(top, c - FL_RESHED_RF_RADIUS, "row %lld changed: beyond the radius", (long long)top);
-    cr_expect_leq(bot, c + FL_RESHED_RF_RADIUS, "row %lld changed: beyond the radius", (long long)bot);
-    cr_expect_leq(top, c - 60, "radius not tight: first changed row %lld", (long long)top);
-    cr_expect_geq(bot, c + 60, "radius not tight: last changed row %lld", (long long)bot);
+    for (uint64_t seed = 2; seed <= 4; seed++) {
+        fl_reshed *m = tiny_ensemble(ctx, 1, 4, seed);
+        fill(img, W * H, 0, 1, 8);
+        img[0] = -5.f, img[1] = 5.f; /* fixes the min-max range */
+        cr_assert_eq(fl_reshed_apply(ctx, m, img, W, H, a, NULL), FL_OK);
+        for (int64_t j = 0; j < W; j++) img[c * W + j] += 0.5f;
+        cr_assert_eq(fl_reshed_apply(ctx, m, img, W, H, b, NULL), FL_OK);
+        int64_t t = H, u = -1;
+        for (int64_t r = 0; r < H; r++)
+            for (int64_t j = 0; j < W; j++)
+                if (a[r * W + j] != b[r * W + j]) {
+                    if (r < t) t = r;
+                    if (r > u) u = r;
+                }
+        cr_expect_geq(t, c - FL_RESHED_RF_RADIUS, "seed %d: row %lld changed: beyond the radius", (int)seed, (long long)t);
+        cr_expect_leq(u, c + FL_RESHED_RF_RADIUS, "seed %d: row %lld changed: beyond the radius", (int)seed, (long long)u);
+        top = t < top ? t : top;
+        bot = u > bot ? u : bot;
+        fl_reshed_free(m);
+    }
+    cr_expect_leq(top, c - 58, "radius not tight: first changed row %lld", (long long)top);
+    cr_expect_geq(bot, c + 58, "radius not tight: last changed row %lld", (long long)bot);
     free(img);
     free(a);
     free(b);
-    fl_reshed_free(m);
     fl_ctx_free(ctx);
 }
 

@@ -4,6 +4,7 @@
 #include "ops/gemm.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -427,8 +428,10 @@ static size_t g_work_floats(const fl_graph *g)
         const g_op *o = &g->ops[i];
         const g_node *in = o->nin ? &g->nodes[o->in[0]] : NULL, *out = &g->nodes[o->out];
         size_t need = 0;
-        if (o->kind == OP_CONV) {
+        if (o->kind == OP_CONV && g->training) {
+            /* backward only (the forward pass packs its columns itself): im2col chunk for the weight gradient, then the flipped kernel */
             need = (size_t)(in->C * o->kh * o->kw) * (size_t)(out->H * out->W) * (size_t)conv_chunk_planes(g, o);
+            if (need < (size_t)(in->C * o->kh * o->kw * out->C)) need = (size_t)(in->C * o->kh * o->kw * out->C);
         } else if (o->kind == OP_LINEAR) {
             need = (size_t)(in->C * in->H * in->W * g->max_batch);
         }
@@ -758,6 +761,146 @@ static void col2im(const fl_graph *g, const g_op *o, const g_node *in, const g_n
     }
 }
 
+/* The column matrix of a convolution over a (C, N, H, W) activation, row (c, ki, kj), column
+ * (n, oy, ox), written straight into the GEMM's B panels (fl_gemm_bpack), so the forward pass never
+ * materialises im2col. Consecutive columns of one output row read consecutive input pixels (stride 1),
+ * so a panel row is a few runs of contiguous copies. */
+typedef struct conv_cols {
+    const float *x;
+    int64_t N, H, W, Ho, Wo;
+    int kh, kw, stride, ph, pw, dh, dw;
+} conv_cols;
+
+typedef struct col_run {
+    int64_t dst;              /* offset of the run in panel row 0 */
+    int64_t src;              /* offset of input pixel (oy*stride, ox*stride) in the channel */
+    int64_t oy, ox, len;
+} col_run;
+
+/* d[0:len] = row[ix0 + t] where 0 <= ix0 + t < W, else 0 */
+static inline void copy_padded(float *d, const float *row, int64_t ix0, int64_t len, int64_t W, int nr)
+{
+    if (ix0 >= 0 && ix0 + len <= W) {
+        if (len == 16 && nr == 16) memcpy(d, row + ix0, 16 * sizeof(float)); /* the common case, inlined */
+        else memcpy(d, row + ix0, (size_t)len * sizeof(float));
+        return;
+    }
+    int64_t lo = ix0 < 0 ? -ix0 : 0, hi = W - ix0 < len ? W - ix0 : len;
+    if (lo > len) lo = len;
+    if (hi < lo) hi = lo;
+    for (int64_t t = 0; t < lo; t++) d[t] = 0.f;
+    for (int64_t t = lo; t < hi; t++) d[t] = row[ix0 + t];
+    for (int64_t t = hi; t < len; t++) d[t] = 0.f;
+}
+
+/* Small output planes (rows shorter than a panel): runs would be a few pixels long, so gather through
+ * a table of offsets per kernel tap instead (the same for every input channel); padding is a zero mask
+ * (bitwise, so NaN and infinity pass through unchanged elsewhere). */
+enum { TAB_MAX_TAPS = 25, TAB_MAX_COLS = 256 };
+
+static void conv_pack_cols_small(const conv_cols *s, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr,
+                                 float *dst)
+{
+    const int64_t HWo = s->Ho * s->Wo, HW = s->H * s->W, kk = (int64_t)s->kh * s->kw;
+    int32_t off[TAB_MAX_TAPS][TAB_MAX_COLS];
+    uint32_t keep[TAB_MAX_TAPS][TAB_MAX_COLS];
+    for (int64_t q = 0; q < kk; q++) {
+        const int64_t dy = (q / s->kw) * s->dh - s->ph, dx = (q % s->kw) * s->dw - s->pw;
+        for (int64_t t = 0; t < nc; t++) {
+            const int64_t j = n0 + t, n = j / HWo, oy = j % HWo / s->Wo, ox = j % s->Wo;
+            const int64_t iy = oy * s->stride + dy, ix = ox * s->stride + dx;
+            const int ok = iy >= 0 && iy < s->H && ix >= 0 && ix < s->W;
+            off[q][t] = ok ? (int32_t)(n * HW + iy * s->W + ix) : 0;
+            keep[q][t] = ok ? 0xFFFFFFFFu : 0u;
+        }
+    }
+    const int64_t npan = (nc + nr - 1) / nr;
+    for (int64_t k = 0; k < kc; k++) {
+        const int64_t row = k0 + k, q = row % kk;
+        const float *xc = s->x + row / kk * s->N * HW;
+        for (int64_t p = 0; p < npan; p++) {
+            uint32_t *d = (uint32_t *)(dst + p * kc * nr + k * nr);
+            const int64_t t0 = p * nr, nn = nc - t0 < nr ? nc - t0 : nr;
+            for (int64_t t = 0; t < nn; t++) {
+                uint32_t v;
+                memcpy(&v, xc + off[q][t0 + t], sizeof v);
+                d[t] = v & keep[q][t0 + t];
+            }
+            for (int64_t t = nn; t < nr; t++) d[t] = 0u;
+        }
+    }
+}
+
+static void conv_pack_cols(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float *dst)
+{
+    const conv_cols *s = ctx;
+    if (s->Wo < nr && (int64_t)s->kh * s->kw <= TAB_MAX_TAPS && nc <= TAB_MAX_COLS && s->N * s->H * s->W < INT32_MAX) {
+        conv_pack_cols_small(s, k0, kc, n0, nc, nr, dst);
+        return;
+    }
+    const int64_t HWo = s->Ho * s->Wo, HW = s->H * s->W, st = s->stride;
+    enum { MAX_RUNS = 2 * 256 };
+    col_run runs[MAX_RUNS];
+    int32_t nrun = 0;
+    /* runs split at output-row ends and at panel ends (nc <= 256, at most 2 runs per column) */
+    for (int64_t j = n0; j < n0 + nc && nrun < MAX_RUNS;) {
+        const int64_t n = j / HWo, r = j % HWo, oy = r / s->Wo, ox = r % s->Wo, at = j - n0;
+        int64_t len = s->Wo - ox;
+        if (len > n0 + nc - j) len = n0 + nc - j;
+        if (len > nr - at % nr) len = nr - at % nr;
+        runs[nrun++] = (col_run){(at / nr) * kc * nr + at % nr, n * HW + oy * st * s->W + ox * st, oy, ox, len};
+        j += len;
+    }
+    const int64_t npan = (nc + nr - 1) / nr, tail = nc % nr;
+    int64_t c = k0 / (s->kh * s->kw), ki = (k0 / s->kw) % s->kh, kj = k0 % s->kw;
+    for (int64_t k = 0; k < kc; k++) {
+        const float *xc = s->x + c * s->N * HW;
+        const int64_t dy = ki * s->dh - s->ph, dx = kj * s->dw - s->pw;
+        for (int32_t q = 0; q < nrun; q++) {
+            const col_run *u = &runs[q];
+            float *d = dst + u->dst + k * nr;
+            const int64_t iy = u->oy * st + dy;
+            if (iy < 0 || iy >= s->H) {
+                memset(d, 0, (size_t)u->len * sizeof(float));
+            } else if (st == 1) {
+                copy_padded(d, xc + u->src - u->ox + dy * s->W, u->ox + dx, u->len, s->W, nr);
+            } else {
+                const float *row = xc + u->src - u->ox * st + dy * s->W;
+                for (int64_t t = 0; t < u->len; t++) {
+                    const int64_t ix = (u->ox + t) * st + dx;
+                    d[t] = ix >= 0 && ix < s->W ? row[ix] : 0.f;
+                }
+            }
+        }
+        if (tail) memset(dst + (npan - 1) * kc * nr + k * nr + tail, 0, (size_t)(nr - tail) * sizeof(float));
+        if (++kj == s->kw) {
+            kj = 0;
+            if (++ki == s->kh) ki = 0, c++;
+        }
+    }
+}
+
+/* y[Cout x N*Ho*Wo] (+)= w[Cout x Cin*kh*kw] * columns of x: one GEMM over the whole batch. */
+static void conv_gemm(const fl_graph *g, const float *w, const conv_cols *src, int64_t Cout, int64_t Cin, float beta,
+                      float *y)
+{
+    const int64_t cols = src->N * src->Ho * src->Wo, K = Cin * src->kh * src->kw;
+    fl_gemm_packed_b_parallel(g->threads, Cout, cols, K, 1.f, w, K, conv_pack_cols, src, beta, y, cols);
+}
+
+static conv_cols conv_cols_of(const fl_graph *g, const g_op *o, const float *x)
+{
+    const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
+    return (conv_cols){x, g->batch, in->H, in->W, out->H, out->W, o->kh, o->kw, o->stride, o->ph, o->pw, o->dh, o->dw};
+}
+
+/* The input gradient of a stride-1 convolution is itself a stride-1 convolution of dy with the kernel
+ * flipped and Cin/Cout swapped, padded by d*(k-1) - p: no col2im needed. */
+static int conv_grad_is_conv(const g_op *o)
+{
+    return o->stride == 1 && o->ph <= o->dh * (o->kh - 1) && o->pw <= o->dw * (o->kw - 1);
+}
+
 static void conv_forward(fl_graph *g, const g_op *o)
 {
     const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
@@ -767,12 +910,8 @@ static void conv_forward(fl_graph *g, const g_op *o)
     if (conv_is_pointwise(o)) {
         fl_gemm_parallel(g->threads, 0, 0, Cout, N * HWo, K, 1.f, w, K, x, N * HWo, 0.f, y, N * HWo);
     } else {
-        const int64_t chunk = conv_chunk_planes(g, o);
-        for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-            const int64_t n1 = n0 + chunk < N ? n0 + chunk : N, cols = (n1 - n0) * HWo;
-            im2col(g, o, in, out, x, n0, n1, g->work);
-            fl_gemm_parallel(g->threads, 0, 0, Cout, cols, K, 1.f, w, K, g->work, cols, 0.f, y + n0 * HWo, N * HWo);
-        }
+        const conv_cols src = conv_cols_of(g, o, x);
+        conv_gemm(g, w, &src, Cout, in->C, 0.f, y);
     }
     if (o->b >= 0) {
         const float *b = P(g, o->b);
@@ -787,7 +926,7 @@ static void conv_forward(fl_graph *g, const g_op *o)
 static void conv_backward(fl_graph *g, const g_op *o)
 {
     const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
-    const int64_t N = g->batch, HWo = out->H * out->W, K = in->C * o->kh * o->kw, Cout = out->C;
+    const int64_t N = g->batch, HWo = out->H * out->W, K = in->C * o->kh * o->kw, Cout = out->C, Cin = in->C;
     const float *x = in->data, *w = P(g, o->w), *dy = out->grad;
     float *dw = DP(g, o->w), *dx = in->needs_grad ? in->grad : NULL;
     if (o->b >= 0) {
@@ -806,14 +945,26 @@ static void conv_backward(fl_graph *g, const g_op *o)
         return;
     }
     const int64_t chunk = conv_chunk_planes(g, o);
+    const int flip = conv_grad_is_conv(o);
     for (int64_t n0 = 0; n0 < N; n0 += chunk) {
         const int64_t n1 = n0 + chunk < N ? n0 + chunk : N, cols = (n1 - n0) * HWo;
         im2col(g, o, in, out, x, n0, n1, g->work);
         fl_gemm_parallel(g->threads, 0, 1, Cout, K, cols, 1.f, dy + n0 * HWo, N * HWo, g->work, cols, 1.f, dw, K);
-        if (dx) {
+        if (dx && !flip) {
             fl_gemm_parallel(g->threads, 1, 0, K, cols, Cout, 1.f, w, K, dy + n0 * HWo, N * HWo, 0.f, g->work, cols);
             col2im(g, o, in, out, g->work, n0, n1, dx);
         }
+    }
+    if (dx && flip) {
+        /* wf[ci][co, kh-1-ki, kw-1-kj] = w[co][ci, ki, kj] (g->work holds at least the weight count) */
+        const int64_t kk = (int64_t)o->kh * o->kw;
+        float *wf = g->work;
+        for (int64_t co = 0; co < Cout; co++)
+            for (int64_t ci = 0; ci < Cin; ci++)
+                for (int64_t q = 0; q < kk; q++) wf[(ci * Cout + co) * kk + (kk - 1 - q)] = w[(co * Cin + ci) * kk + q];
+        const conv_cols src = {dy, N, out->H, out->W, in->H, in->W, o->kh, o->kw, 1,
+                               o->dh * (o->kh - 1) - o->ph, o->dw * (o->kw - 1) - o->pw, o->dh, o->dw};
+        conv_gemm(g, wf, &src, Cin, Cout, 1.f, dx);
     }
 }
 

@@ -564,8 +564,17 @@ static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc)
     }
 }
 
+/* op(B) comes either from the matrix B or, when bp->pack is set, from a packer; bp->col0 is the first
+ * column of op(B) this call computes (fl_gemm_parallel splits N between threads). */
+typedef struct b_source {
+    fl_gemm_bpack pack;
+    const void *ctx;
+    int64_t col0;
+} b_source;
+
 static void gemm_drive(const fl_gemm_impl *im, int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
-                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+                       const float *A, int64_t lda, const float *B, int64_t ldb, const b_source *bp, float beta,
+                       float *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
@@ -575,7 +584,7 @@ static void gemm_drive(const fl_gemm_impl *im, int transA, int transB, int64_t M
     const int MR = im->mr, NR = im->nr;
     const int64_t kcb = k_block(K);
     /* Read op(B) in place when B is row-major and small (packing would not pay off). */
-    const int directB = !transB && (K * N <= 64 * 1024 || M <= 2 * MR);
+    const int directB = !bp->pack && !transB && (K * N <= 64 * 1024 || M <= 2 * MR);
     const int64_t nbmax = directB ? N : NB_MAX;
     float *bbuf = fl_gemm_bbuf, *abuf = fl_gemm_abuf;
 
@@ -585,7 +594,8 @@ static void gemm_drive(const fl_gemm_impl *im, int transA, int transB, int64_t M
             const int64_t kc = K - pb < kcb ? K - pb : kcb;
             const int mode = (pb == 0 && beta == 0.0f) ? 0 : 1;
             const float bet = pb == 0 ? beta : 1.0f;
-            if (!directB) im->packb(transB, B, ldb, pb, kc, jb, nb, bbuf);
+            if (bp->pack) bp->pack(bp->ctx, pb, kc, bp->col0 + jb, nb, NR, bbuf);
+            else if (!directB) im->packb(transB, B, ldb, pb, kc, jb, nb, bbuf);
             for (int64_t ib = 0, mr; ib < M; ib += mr) {
                 mr = M - ib < MR ? M - ib : MR;
                 /* Row-major A: split a last remainder of 1-3 rows with the panel before it (e.g. 32 rows
@@ -627,7 +637,8 @@ static void gemm_drive(const fl_gemm_impl *im, int transA, int transB, int64_t M
 void fl_gemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
              const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
-    gemm_drive(impl_for(best_isa()), transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    const b_source plain = {NULL, NULL, 0};
+    gemm_drive(impl_for(best_isa()), transA, transB, M, N, K, alpha, A, lda, B, ldb, &plain, beta, C, ldc);
 }
 
 /* Internal (tests): run with a given kernel family, 0 = generic, 1 = avx2, 2 = avx512.
@@ -637,16 +648,19 @@ int fl_gemm_with_isa(int which, int transA, int transB, int64_t M, int64_t N, in
 {
     int isa = which == 2 ? ISA_AVX512 : which == 1 ? ISA_AVX2 : ISA_GENERIC;
     if (isa > best_isa()) return -1;
-    gemm_drive(impl_for(isa), transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    const b_source plain = {NULL, NULL, 0};
+    gemm_drive(impl_for(isa), transA, transB, M, N, K, alpha, A, lda, B, ldb, &plain, beta, C, ldc);
     return 0;
 }
 
-void fl_gemm_parallel(int threads, int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
-                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+/* Splits C between threads in whole tiles (see fl_gemm_parallel); op(B) from B or from bp. */
+static void gemm_parallel(int threads, int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+                          const float *A, int64_t lda, const float *B, int64_t ldb, const b_source *bp, float beta,
+                          float *C, int64_t ldc)
 {
-#ifdef _OPENMP
     if (M <= 0 || N <= 0) return;
     const fl_gemm_impl *im = impl_for(best_isa());
+#ifdef _OPENMP
     const int64_t mt = (M + im->mr - 1) / im->mr, nt = (N + im->nr - 1) / im->nr;
     const double flops = 2.0 * (double)M * (double)N * (double)(K > 0 ? K : 1);
     if (threads > 1 && flops >= 2.0e5 && mt * nt >= 2 && !omp_in_parallel()) {
@@ -666,8 +680,9 @@ void fl_gemm_parallel(int threads, int transA, int transB, int64_t M, int64_t N,
             }
             if (m1 > m0 && n1 > n0) {
                 const float *Ab = transA ? A + m0 : A + m0 * lda;
-                const float *Bb = transB ? B + n0 * ldb : B + n0;
-                gemm_drive(im, transA, transB, m1 - m0, n1 - n0, K, alpha, Ab, lda, Bb, ldb, beta,
+                const float *Bb = bp->pack ? NULL : transB ? B + n0 * ldb : B + n0;
+                const b_source part = {bp->pack, bp->ctx, bp->col0 + n0};
+                gemm_drive(im, transA, transB, m1 - m0, n1 - n0, K, alpha, Ab, lda, Bb, ldb, &part, beta,
                            C + m0 * ldc + n0, ldc);
             }
         }
@@ -676,7 +691,21 @@ void fl_gemm_parallel(int threads, int transA, int transB, int64_t M, int64_t N,
 #else
     (void)threads;
 #endif
-    fl_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_drive(im, transA, transB, M, N, K, alpha, A, lda, B, ldb, bp, beta, C, ldc);
+}
+
+void fl_gemm_parallel(int threads, int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    const b_source plain = {NULL, NULL, 0};
+    gemm_parallel(threads, transA, transB, M, N, K, alpha, A, lda, B, ldb, &plain, beta, C, ldc);
+}
+
+void fl_gemm_packed_b_parallel(int threads, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                               fl_gemm_bpack pack, const void *pack_ctx, float beta, float *C, int64_t ldc)
+{
+    const b_source src = {pack, pack_ctx, 0};
+    gemm_parallel(threads, 0, 0, M, N, K, alpha, A, lda, NULL, 0, &src, beta, C, ldc);
 }
 
 void fl_gemm_ref(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
