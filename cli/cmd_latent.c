@@ -15,6 +15,7 @@
 
 #define GMM_CMD "latent gmm"
 #define SCATTER 256
+#define GRID_MAX 128
 
 static const char gmm_outputs[] =
     "Outputs in --out (written only when the fit succeeded):\n"
@@ -28,6 +29,12 @@ static const char gmm_outputs[] =
     "  decoded_centroids.csv   with --model of spectral-ae or im2spec: axis value, then each centroid decoded\n"
     "                          to a curve\n"
     "  decoded_centroids.tif   with --model of spec2im: each centroid decoded to a structure patch\n"
+    "  latent_grid.tif         with --model of spec2im: --grid x --grid tiles of P x P decoded patches (P: the\n"
+    "                          model's patch size, pixels of the stack's calibration); tile column c (left to\n"
+    "                          right) decodes z0 = lo0 + (hi0 - lo0) c / (n - 1), tile row r (bottom to top)\n"
+    "                          z1 likewise; lo/hi: the range of dims 0 and 1 over the stack, other dims at their\n"
+    "                          mean; the values are grid_z0 / grid_z1 in summary.json (also: 'ferrolens latent\n"
+    "                          grid', which takes a given range)\n"
     "  summary.json            what --json prints: weights, means, covariances, log-likelihood, convergence\n";
 
 static cli_option gmm_opts[] = {
@@ -44,6 +51,8 @@ static cli_option gmm_opts[] = {
      NULL},
     {"nearest", CLI_INT, "N", "pixels averaged per centroid for --structure", "20", 1, 1e9, 0, 0, 0, NULL},
     CLI_OPT_MODEL,
+    {"grid", CLI_INT, "N", "with a spec2im --model: N x N tiles in latent_grid.tif (0: no montage)", "8", 0, GRID_MAX, 0,
+     0, 0, NULL},
     CLI_OPT_SEED,
     CLI_OPT_THREADS,
     CLI_OPT_JSON,
@@ -165,7 +174,8 @@ static void decoder_free(centroid_decoder *dc)
     memset(dc, 0, sizeof *dc);
 }
 
-static fl_status decoder_load(fl_ctx *ctx, const char *path, centroid_decoder *dc)
+/* patches_only: the latent grid, which needs a spec2im model (latent vectors -> structure patches). */
+static fl_status decoder_load(fl_ctx *ctx, const char *path, int patches_only, centroid_decoder *dc)
 {
     memset(dc, 0, sizeof *dc);
     fl_tensor_list l;
@@ -173,11 +183,14 @@ static fl_status decoder_load(fl_ctx *ctx, const char *path, centroid_decoder *d
     if (st) return st;
     static const char *const families[] = {"spectral-ae", "im2spec", "spec2im"};
     int which = -1;
-    st = fl_model_meta_check(ctx, &l, path, families, 3, "a model that decodes latent vectors (spectral-ae, im2spec or spec2im)",
-                             &which);
+    st = patches_only ? fl_model_meta_check(ctx, &l, path, families + 2, 1,
+                                            "a spec2im model (the latent grid decodes latent vectors to structure patches)",
+                                            &which)
+                      : fl_model_meta_check(ctx, &l, path, families, 3,
+                                            "a model that decodes latent vectors (spectral-ae, im2spec or spec2im)", &which);
     fl_tensor_list_free(&l);
     if (st) return st;
-    const int is_sae = which == 0;
+    const int is_sae = !patches_only && which == 0;
     if (is_sae) {
         if ((st = fl_sae_load(ctx, path, &dc->sae))) return st;
         const fl_sae_config *c = fl_sae_get_config(dc->sae);
@@ -201,7 +214,7 @@ static fl_status decoder_load(fl_ctx *ctx, const char *path, centroid_decoder *d
 static fl_status decode_centroids(fl_ctx *ctx, const char *model, const fl_gmm_result *g, centroid_decoder *dc,
                                   float **decoded)
 {
-    fl_status st = decoder_load(ctx, model, dc);
+    fl_status st = decoder_load(ctx, model, 0, dc);
     if (st) return st;
     const int32_t k = g->k, d = g->d;
     if (dc->latent != d)
@@ -254,6 +267,102 @@ static fl_status write_decoded(fl_ctx *ctx, const char *out, const centroid_deco
     return close_out(ctx, f, path);
 }
 
+/* ---- latent grid montage (spec2im) ---------------------------------------------------------------- */
+
+/* Ranges of latent dims 0 and 1 and the mean of every dim over the pixels whose latent vector is finite
+ * (X: n x d). FL_EINVAL when there is none. */
+static fl_status latent_stats(fl_ctx *ctx, const char *path, const float *X, int64_t n, int32_t d, double lo[2],
+                              double hi[2], double *mean)
+{
+    int64_t used = 0;
+    lo[0] = lo[1] = INFINITY;
+    hi[0] = hi[1] = -INFINITY;
+    for (int32_t q = 0; q < d; q++) mean[q] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int ok = 1;
+        for (int32_t q = 0; q < d; q++) ok &= isfinite(X[i * d + q]) != 0;
+        if (!ok) continue;
+        used++;
+        for (int32_t q = 0; q < d; q++) mean[q] += X[i * d + q];
+        for (int q = 0; q < 2; q++) {
+            lo[q] = fmin(lo[q], X[i * d + q]);
+            hi[q] = fmax(hi[q], X[i * d + q]);
+        }
+    }
+    if (!used) return fl_fail(ctx, FL_EINVAL, "the latent stack '%s' has no pixel with finite values", path);
+    for (int32_t q = 0; q < d; q++) mean[q] /= (double)used;
+    return FL_OK;
+}
+
+/* The n x n montage of decoded patches (n*P x n*P pixels, one plane). Tile column c (left to right) has
+ * z0 = v0[c], tile row r (top to bottom) z1 = v1[n-1-r] (so z1 grows upwards, as in scatter.tif);
+ * v[i] = lo + (hi - lo) i / (n - 1) (the midpoint for n = 1); dims >= 2 are held at hold[q]. cal: the
+ * latent stack, whose pixel size the patches share (NULL: uncalibrated). v0, v1: n values each. */
+static fl_status grid_montage(fl_ctx *ctx, const centroid_decoder *dc, int32_t n, const double lo[2],
+                              const double hi[2], const double *hold, const fl_image *cal, fl_image *out, double *v0,
+                              double *v1)
+{
+    const int32_t z = dc->latent;
+    const int64_t P = dc->patch, T = (int64_t)n * n;
+    if (!dc->i2s || !P) return fl_fail(ctx, FL_EINVAL, "the latent grid needs a spec2im model");
+    if (z < 2)
+        return fl_fail(ctx, FL_EINVAL, "the model has %d latent dimension; the latent grid varies dims 0 and 1 and needs "
+                                       "a model with at least 2", (int)z);
+    if (n < 1 || n > GRID_MAX) return fl_fail(ctx, FL_EINVAL, "the latent grid size must be 1..%d, not %d", GRID_MAX, (int)n);
+    for (int q = 0; q < 2; q++)
+        if (!isfinite(lo[q]) || !isfinite(hi[q]) || lo[q] > hi[q])
+            return fl_fail(ctx, FL_EINVAL, "the latent grid range of dim %d (%g .. %g) is not a finite interval", q, lo[q], hi[q]);
+    for (int32_t i = 0; i < n; i++) {
+        v0[i] = n == 1 ? 0.5 * (lo[0] + hi[0]) : lo[0] + (hi[0] - lo[0]) * i / (n - 1);
+        v1[i] = n == 1 ? 0.5 * (lo[1] + hi[1]) : lo[1] + (hi[1] - lo[1]) * i / (n - 1);
+    }
+    float *lat = fl_alloc((size_t)T * z * sizeof(float)), *dec = fl_alloc((size_t)T * P * P * sizeof(float));
+    fl_status st = (!lat || !dec) ? fl_fail(ctx, FL_ENOMEM, "out of memory for the %d x %d latent grid", (int)n, (int)n) : FL_OK;
+    for (int64_t r = 0; !st && r < n; r++)
+        for (int64_t c = 0; c < n; c++) {
+            float *v = lat + (r * n + c) * z;
+            v[0] = (float)v0[c];
+            v[1] = (float)v1[n - 1 - r];
+            for (int32_t q = 2; q < z; q++) v[q] = (float)hold[q];
+        }
+    if (!st) st = fl_i2s_decode(ctx, dc->i2s, lat, T, dec);
+    for (int64_t i = 0; !st && i < T * P * P; i++)
+        if (!isfinite(dec[i]))
+            st = fl_fail(ctx, FL_EINVAL, "the model decodes latent vector (%g, %g) of the grid to non-finite values",
+                         (double)lat[(i / (P * P)) * z], (double)lat[(i / (P * P)) * z + 1]);
+    if (!st) st = fl_image_alloc(ctx, out, n * P, n * P, 1, 1, 1);
+    if (!st) {
+        const int64_t W = n * P;
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t r = t / n, c = t % n;
+            for (int64_t y = 0; y < P; y++)
+                memcpy(out->data + (r * P + y) * W + c * P, dec + t * P * P + y * P, (size_t)P * sizeof(float));
+        }
+        char lab[160];
+        snprintf(lab, sizeof lab, "latent grid: z0 %.4g..%.4g left to right, z1 %.4g..%.4g bottom to top", lo[0], hi[0],
+                 lo[1], hi[1]);
+        st = fl_image_set_label(ctx, out, 0, lab);
+    }
+    if (!st && cal) {
+        out->pixel_width = cal->pixel_width;
+        out->pixel_height = cal->pixel_height;
+        memcpy(out->unit, cal->unit, sizeof out->unit);
+    }
+    fl_free(lat);
+    fl_free(dec);
+    return st;
+}
+
+static void grid_json(cli_json *j, int32_t n, const double *v0, const double *v1, const double *hold, int32_t z,
+                      int64_t P)
+{
+    cli_json_int(j, "grid", n);
+    cli_json_int(j, "grid_tile", P);
+    cli_json_num_array(j, "grid_z0", v0, n);
+    cli_json_num_array(j, "grid_z1", v1, n);
+    if (z > 2) cli_json_num_array(j, "grid_held", hold + 2, z - 2);
+}
+
 static int latent_gmm(int argc, char **argv)
 {
     int rc = cli_parse(GMM_CMD, gmm_opts, argc - 1, argv + 1);
@@ -272,6 +381,8 @@ static int latent_gmm(int argc, char **argv)
     if (!in || !out) return cli_usage_error(GMM_CMD, "--input and --out are required");
     if (!spath && (cli_is_set(gmm_opts, "patch") || cli_is_set(gmm_opts, "nearest")))
         return cli_usage_error(GMM_CMD, "--patch and --nearest need --structure");
+    if (!model && cli_is_set(gmm_opts, "grid")) return cli_usage_error(GMM_CMD, "--grid needs --model (of spec2im)");
+    const int32_t grid_n = (int32_t)cli_int(gmm_opts, "grid");
     const int64_t P = cli_int(gmm_opts, "patch"), N = cli_int(gmm_opts, "nearest");
     fl_gmm_config cfg;
     fl_gmm_config_default(&cfg);
@@ -333,8 +444,21 @@ static int latent_gmm(int argc, char **argv)
     centroid_decoder dec = {0};
     float *decoded = NULL;
     if (!st && model) st = decode_centroids(ctx, model, &g, &dec, &decoded);
+    /* latent_grid.tif: spec2im models */
+    fl_image grid;
+    fl_image_init(&grid);
+    double v0[GRID_MAX], v1[GRID_MAX], glo[2], ghi[2], *hold = NULL;
+    const int want_grid = model && grid_n > 0 && (dec.patch > 0 || cli_is_set(gmm_opts, "grid"));
+    if (!st && want_grid && !dec.patch)
+        st = fl_fail(ctx, FL_EINVAL, "the latent grid (--grid) needs a spec2im model; '%s' decodes to curves", model);
+    if (!st && want_grid) {
+        hold = fl_alloc((size_t)d * sizeof(double));
+        st = hold ? latent_stats(ctx, in, Xv, nv, d, glo, ghi, hold) : fl_fail(ctx, FL_ENOMEM, "out of memory");
+        if (!st) st = grid_montage(ctx, &dec, grid_n, glo, ghi, hold, &lat, &grid, v0, v1);
+    }
     if (!st && cli_mkdirs(out)) st = fl_fail(ctx, FL_EIO, "cannot create the output directory '%s'", out);
     if (!st && model) st = write_decoded(ctx, out, &dec, decoded, g.k);
+    if (!st && want_grid) st = cli_write_tiff(ctx, out, "latent_grid.tif", &grid);
     if (!st && spath) st = cli_write_tiff(ctx, out, "nearest_patches.tif", &patches);
     /* clusters.tif */
     const int32_t k = g.k;
@@ -424,6 +548,7 @@ static int latent_gmm(int argc, char **argv)
         cli_json_num_array(&j, "scatter_x_range", (double[]){lo[0], hi[0]}, 2);
         cli_json_num_array(&j, "scatter_y_range", (double[]){lo[1], hi[1]}, 2);
         if (spath) cli_json_int(&j, "nearest_used", used);
+        if (want_grid) grid_json(&j, grid_n, v0, v1, hold, d, dec.patch);
         cli_json_int(&j, "threads", fl_ctx_threads(ctx));
     }
     rc = st ? cli_engine_error(ctx) : cli_summary_write(&j, gmm_opts, out);
@@ -431,6 +556,8 @@ static int latent_gmm(int argc, char **argv)
     fl_gmm_result_free(&g);
     decoder_free(&dec);
     fl_free(decoded);
+    fl_free(hold);
+    fl_image_free(&grid);
     fl_free(label);
     fl_free(Xv);
     fl_free(X);
@@ -444,18 +571,149 @@ static int latent_gmm(int argc, char **argv)
     return rc;
 }
 
+#define GRID_CMD "latent grid"
+
+static const char grid_outputs[] =
+    "Outputs in --out (written only when decoding succeeded):\n"
+    "  latent_grid.tif  n*P x n*P pixels (P: the model's patch size), one plane: n x n tiles, each the patch the\n"
+    "                   spec2im decoder makes of one latent vector. Tile column c (0 = left) decodes\n"
+    "                   z0 = lo0 + (hi0 - lo0) c / (n - 1), tile row r counted from the BOTTOM decodes\n"
+    "                   z1 = lo1 + (hi1 - lo1) r / (n - 1) (n = 1: the midpoints); latent dims >= 2 are held at\n"
+    "                   their mean over --input (0 without it). Pixel size: that of --input (the patches are\n"
+    "                   pixels of the field of view), uncalibrated without it. The slice label gives the ranges.\n"
+    "  summary.json     what --json prints: grid_z0 and grid_z1 (the n values of each axis), grid_held, range\n"
+    "'ferrolens latent gmm --model M' of a spec2im model writes the same montage (--grid, auto range).\n";
+
+static cli_option grid_opts[] = {
+    CLI_OPT_MODEL,
+    CLI_OPT_OUT,
+    {"input", CLI_STRING, "FILE", "latent stack (X x Y x d, e.g. the model's latent.tif): the ranges of dims 0 and 1 "
+     "and the mean of the others", NULL, 0, 0, 0, 0, 0, NULL},
+    {"n", CLI_INT, "N", "tiles per side", "8", 1, GRID_MAX, 0, 0, 0, NULL},
+    {"range", CLI_STRING, "auto|a,b|a,b,c,d", "latent range: auto (min..max of dims 0 and 1 over --input), a..b for "
+     "both dims, or a..b for dim 0 and c..d for dim 1", "auto", 0, 0, 0, 0, 0, NULL},
+    CLI_OPT_THREADS,
+    CLI_OPT_JSON,
+    CLI_OPT_MEMORY,
+    CLI_OPT_END};
+
+/* "a,b" or "a,b,c,d" (finite, a < b, c < d) -> lo/hi; 0 on success. */
+static int parse_range(const char *text, double lo[2], double hi[2])
+{
+    double v[4];
+    int k = 0;
+    const char *p = text;
+    while (k < 4) {
+        char *end;
+        v[k] = strtod(p, &end);
+        if (end == p || !isfinite(v[k])) return -1;
+        k++;
+        if (*end == '\0') break;
+        if (*end != ',') return -1;
+        p = end + 1;
+    }
+    if (k != 2 && k != 4) return -1;
+    if (k == 2) v[2] = v[0], v[3] = v[1];
+    if (!(v[0] < v[1]) || !(v[2] < v[3])) return -1;
+    lo[0] = v[0], hi[0] = v[1], lo[1] = v[2], hi[1] = v[3];
+    return 0;
+}
+
+static int latent_grid(int argc, char **argv)
+{
+    int rc = cli_parse(GRID_CMD, grid_opts, argc - 1, argv + 1);
+    if (rc == CLI_HELP) {
+        cli_print_help(stdout, GRID_CMD,
+                       "Decode an n x n grid of latent vectors with a spec2im model into a montage of structure "
+                       "patches: how the decoded structure changes across the latent space (latent dims 0 and 1; "
+                       "the model needs at least 2).",
+                       grid_opts, grid_outputs);
+        return CLI_EXIT_OK;
+    }
+    if (rc) return rc;
+    const char *model = cli_str(grid_opts, "model"), *out = cli_str(grid_opts, "out"), *in = cli_str(grid_opts, "input");
+    const char *range = cli_str(grid_opts, "range");
+    if (!model || !out) return cli_usage_error(GRID_CMD, "--model and --out are required");
+    const int autorange = !strcmp(range, "auto");
+    double lo[2] = {0, 0}, hi[2] = {0, 0};
+    if (!autorange && parse_range(range, lo, hi))
+        return cli_usage_error(GRID_CMD, "--range must be auto, a,b or a,b,c,d with finite a < b and c < d, not '%s'", range);
+    if (autorange && !in)
+        return cli_usage_error(GRID_CMD, "--range auto needs --input (the latent stack whose ranges the grid spans); or "
+                                         "give --range a,b");
+    const int32_t n = (int32_t)cli_int(grid_opts, "n");
+    fl_ctx *ctx = cli_ctx_new(grid_opts);
+    if (!ctx) return CLI_EXIT_FAIL;
+    centroid_decoder dc;
+    fl_image lat, grid;
+    fl_image_init(&lat);
+    fl_image_init(&grid);
+    float *X = NULL;
+    double *hold = NULL, v0[GRID_MAX], v1[GRID_MAX];
+    int64_t np = 0;
+    int32_t d = 0;
+    fl_status st = decoder_load(ctx, model, 1, &dc);
+    if (!st && dc.latent < 2)
+        st = fl_fail(ctx, FL_EINVAL, "the model '%s' has 1 latent dimension; the latent grid varies dims 0 and 1 and "
+                                     "needs a model with at least 2", model);
+    if (!st && in) {
+        st = latent_read(ctx, in, &lat, &X, &np, &d);
+        if (!st && d != dc.latent)
+            st = fl_fail(ctx, FL_EMISMATCH, "the model '%s' has %d latent channels but the latent stack has %d", model,
+                         (int)dc.latent, (int)d);
+    }
+    if (!st) {
+        hold = fl_calloc((size_t)dc.latent, sizeof(double));
+        if (!hold) st = fl_fail(ctx, FL_ENOMEM, "out of memory");
+    }
+    if (!st && in) {
+        double slo[2], shi[2];
+        st = latent_stats(ctx, in, X, np, d, slo, shi, hold);
+        if (!st && autorange) memcpy(lo, slo, sizeof lo), memcpy(hi, shi, sizeof hi);
+    }
+    if (!st) st = grid_montage(ctx, &dc, n, lo, hi, hold, in ? &lat : NULL, &grid, v0, v1);
+    if (!st && cli_mkdirs(out)) st = fl_fail(ctx, FL_EIO, "cannot create the output directory '%s'", out);
+    if (!st) st = cli_write_tiff(ctx, out, "latent_grid.tif", &grid);
+    cli_json j;
+    cli_json_begin(&j);
+    if (!st) {
+        cli_json_str(&j, "command", GRID_CMD);
+        cli_json_str(&j, "model", model);
+        cli_json_str(&j, "input", in);
+        cli_json_int(&j, "latent", dc.latent);
+        cli_json_str(&j, "range", autorange ? "auto" : "given");
+        cli_json_num_array(&j, "range_z0", (double[]){lo[0], hi[0]}, 2);
+        cli_json_num_array(&j, "range_z1", (double[]){lo[1], hi[1]}, 2);
+        grid_json(&j, n, v0, v1, hold, dc.latent, dc.patch);
+        cli_json_int(&j, "width", grid.width);
+        cli_json_int(&j, "height", grid.height);
+        cli_json_int(&j, "threads", fl_ctx_threads(ctx));
+    }
+    rc = st ? cli_engine_error(ctx) : cli_summary_write(&j, grid_opts, out);
+    cli_json_free(&j);
+    decoder_free(&dc);
+    fl_free(hold);
+    fl_free(X);
+    fl_image_free(&lat);
+    fl_image_free(&grid);
+    fl_ctx_free(ctx);
+    return rc;
+}
+
 int cmd_latent(int argc, char **argv)
 {
     const char *action = argc > 0 ? argv[0] : "--help";
     if (!strcmp(action, "gmm")) return latent_gmm(argc, argv);
+    if (!strcmp(action, "grid")) return latent_grid(argc, argv);
     if (!strcmp(action, "--help") || !strcmp(action, "-h")) {
-        printf("Usage: ferrolens latent gmm [options]\n"
-               "  gmm  Gaussian-mixture clustering of a latent/embedding stack, with cluster map, scatter,\n"
-               "       structure patches (--structure) and decoded centroids (--model)\n"
+        printf("Usage: ferrolens latent gmm|grid [options]\n"
+               "  gmm   Gaussian-mixture clustering of a latent/embedding stack, with cluster map, scatter,\n"
+               "        structure patches (--structure) and decoded centroids (--model)\n"
+               "  grid  montage of the structure patches a spec2im model decodes from an n x n latent grid\n"
                "Each action has --help.\n");
         return argc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
-    static const char *const actions[] = {"gmm", NULL};
+    static const char *const actions[] = {"gmm", "grid", NULL};
     const char *near = cli_best_match(action, actions);
     return cli_usage_error("latent", "unknown action '%s'%s%s%s", action, near ? " (did you mean '" : "",
                            near ? near : "", near ? "'?)" : "");

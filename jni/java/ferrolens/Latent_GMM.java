@@ -9,8 +9,10 @@ import java.io.File;
  * Plugins &gt; Ferrolens &gt; Latent &gt; Gaussian Mixture... on the current latent/embedding stack
  * (engine: ferrolens latent gmm). Outputs: "&lt;stack&gt; clusters" (label LUT), "&lt;stack&gt; centroids"
  * table, "&lt;stack&gt; latent scatter", with a structure image "&lt;stack&gt; nearest patches" (montage), with a
- * spectral-AE model "&lt;stack&gt; decoded centroids" (Plot).
- * Macro: {@code run("Latent Gaussian Mixture...", "components=3 structure=[pfm.tif] patch=16 nearest=20 model=[/p/m.safetensors]")}.
+ * spectral-AE or im2spec model "&lt;stack&gt; decoded centroids" (Plot), with a spec2im model "&lt;stack&gt; decoded
+ * centroid patches" (montage) and "&lt;stack&gt; latent grid" (N x N tiles decoded from a grid spanning latent dims
+ * 0 (left to right) and 1 (bottom to top); the values are in the Log).
+ * Macro: {@code run("Latent Gaussian Mixture...", "components=3 structure=[pfm.tif] patch=16 nearest=20 model=[/p/m.safetensors] latent_grid=8")}.
  */
 public class Latent_GMM extends EngineCommand {
     @Override
@@ -32,6 +34,7 @@ public class Latent_GMM extends EngineCommand {
         o.addNumber("Patch size", 16, 0);
         o.addNumber("Nearest pixels per centroid", 20, 0);
         o.addString("Model file (.safetensors, optional)", "", 40);
+        o.addNumber("Latent_grid tiles per side (spec2im model; 0 = none)", 8, 0);
         o.addNumber("Seed", 1, 0);
         o.addNumber("Threads (0 = ImageJ setting)", 0, 0);
         if (!o.show()) return;
@@ -40,6 +43,7 @@ public class Latent_GMM extends EngineCommand {
         String structure = o.nextString();
         int patch = o.nextInt(), nearest = o.nextInt();
         String model = o.nextString();
+        int grid = o.nextInt();
         int seed = o.nextInt(), threads = o.nextInt();
         check(o);
         if (k < 1 || k > 4096) throw fail("Components must be 1..4096, not " + k + ".");
@@ -57,10 +61,13 @@ public class Latent_GMM extends EngineCommand {
             if (nearest < 1) throw fail("Nearest pixels per centroid must be >= 1.");
         }
         if (!model.isEmpty()) existingFile(model, "model file");
+        if (grid < 0 || grid > 128) throw fail("Latent grid tiles per side must be 0..128, not " + grid + ".");
         int thr = threadsArg(threads);
         String base = stripExtension(imp.getTitle());
         begin("latent", "gmm");
-        arg("input", saveInput(imp, "latent", false));
+        // NaN pixels are allowed: im2spec/spec2im latent maps are NaN at the frame edge (the engine leaves those
+        // pixels out of the mixture, cluster 0)
+        arg("input", saveInput(imp, "latent", true));
         arg("out", out().getPath());
         arg("components", k);
         arg("max-iter", maxIter);
@@ -71,7 +78,10 @@ public class Latent_GMM extends EngineCommand {
             arg("patch", patch);
             arg("nearest", nearest);
         }
-        if (!model.isEmpty()) arg("model", model);
+        if (!model.isEmpty()) {
+            arg("model", model);
+            if (grid != 8) arg("grid", grid);
+        }
         arg("seed", seed);
         arg("threads", thr);
         execute("Gaussian mixture", 0);
@@ -81,6 +91,11 @@ public class Latent_GMM extends EngineCommand {
         File np = new File(out(), "nearest_patches.tif");
         if (np.isFile()) montage(IJ.openImage(np.getPath()), base, "nearest patches");
         plotCsv("decoded_centroids.csv", base, "decoded centroids", "decoded curve", 0);
-        logDone();
+        File dp = new File(out(), "decoded_centroids.tif");
+        if (dp.isFile()) montage(IJ.openImage(dp.getPath()), base, "decoded centroid patches");
+        if (showResult("latent_grid.tif", base, "latent grid", imp.getCalibration(), null) != null)
+            logSummary(" '" + imp.getTitle() + "'"); // grid_z0 / grid_z1: the latent values of the tiles
+        else
+            logDone();
     }
 }
