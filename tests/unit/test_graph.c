@@ -325,3 +325,72 @@ Test(graph, same_result_for_one_and_two_threads)
     free(res[0]);
     free(res[1]);
 }
+
+/* ---- row updates -------------------------------------------------------------------------------- */
+
+/* A network with every row-local op (dilated and strided conv, BN, LeakyReLU, sum, max-pool, nearest
+ * and bilinear upsampling, concat), fed an image row by row (rows not acquired yet are 0): after each
+ * row, fl_graph_forward_rows must give exactly the rows [0, r] of a full forward on the same input,
+ * while touching only the rows the new row reaches. */
+static fl_node b_rows(fl_graph *g, fl_node x)
+{
+    fl_node a = fl_g_leaky_relu(g, fl_g_batchnorm(g, fl_g_conv2d(g, x, "c1", 3, 3, 3, 1, 2, 2, 2, 2, 1), "b1"), 0.1f);
+    fl_node p = fl_g_maxpool(g, a, 2);
+    fl_node c = fl_g_conv2d(g, p, "c2", 3, 3, 3, 1, 1, 1, 1, 1, 1);
+    fl_node s2[2] = {c, p};
+    fl_node up = fl_g_upsample_bilinear(g, fl_g_add(g, 2, s2), 24, 12, 0);
+    fl_node nr = fl_g_upsample_nearest(g, fl_g_conv2d(g, p, "c3", 1, 3, 3, 2, 1, 1, 1, 1, 1), 4);
+    fl_node cat[3] = {a, up, nr};
+    return fl_g_conv2d(g, fl_g_concat(g, 3, cat), "fuse", 2, 1, 1, 1, 0, 0, 1, 1, 1);
+}
+
+Test(graph, row_updates_match_full_forward)
+{
+    const int64_t H = 24, W = 12;
+    fl_ctx *ctx = fl_ctx_new();
+    fl_ctx_set_threads(ctx, 2);
+    fl_graph *inc = fl_graph_new(ctx, 1, 0), *full = fl_graph_new(ctx, 1, 0);
+    fl_node xi = fl_g_input(inc, 1, H, W), yi = b_rows(inc, xi);
+    fl_node xf = fl_g_input(full, 1, H, W), yf = b_rows(full, xf);
+    fl_graph_keep_all(inc);
+    fl_graph_keep(full, yf);
+    cr_assert_eq(fl_graph_finalize(inc), FL_OK);
+    cr_assert_eq(fl_graph_finalize(full), FL_OK);
+    fl_graph_init_params(inc, 5, FL_INIT_TORCH);
+    fl_graph_init_params(full, 5, FL_INIT_TORCH);
+    float *img = malloc(H * W * sizeof(float));
+    fill_stream(img, H * W, -1, 1, 4, 21);
+    float *xin = fl_graph_data(inc, xi), *xfu = fl_graph_data(full, xf);
+    memset(xin, 0, H * W * sizeof(float));
+    fl_graph_forward(inc, 0);
+    int64_t touched_mid = -1;
+    for (int64_t r = 0; r < H; r++) {
+        memcpy(xin + r * W, img + r * W, W * sizeof(float));
+        int64_t o0, o1;
+        cr_assert_eq(fl_graph_forward_rows(inc, xi, r, r + 1, yi, r + 1, &o0, &o1), FL_OK, "%s", fl_ctx_message(ctx));
+        memset(xfu, 0, H * W * sizeof(float));
+        memcpy(xfu, img, (r + 1) * W * sizeof(float));
+        fl_graph_forward(full, 0);
+        const float *a = fl_graph_data(inc, yi), *b = fl_graph_data(full, yf);
+        for (int64_t c = 0; c < 2; c++)
+            for (int64_t j = 0; j < (r + 1) * W; j++)
+                cr_assert_eq(a[c * H * W + j], b[c * H * W + j], "row %lld: channel %lld pixel %lld differs", (long long)r,
+                             (long long)c, (long long)j);
+        cr_expect(o1 <= r + 1 && o0 >= 0, "changed rows [%lld, %lld) after row %lld", (long long)o0, (long long)o1, (long long)r);
+        if (r == H / 2) touched_mid = o1 - o0;
+    }
+    cr_expect(touched_mid > 0 && touched_mid < H / 2, "row %lld changed %lld output rows", (long long)(H / 2), (long long)touched_mid);
+    /* a graph with a layer that is not row-local is refused */
+    fl_graph *ln = fl_graph_new(ctx, 1, 0);
+    fl_node xl = fl_g_input(ln, 1, 4, 4), yl = fl_g_layernorm_plane(ln, xl, "ln");
+    fl_graph_keep_all(ln);
+    cr_assert_eq(fl_graph_finalize(ln), FL_OK);
+    fl_graph_forward(ln, 0);
+    int64_t o0, o1;
+    cr_expect_eq(fl_graph_forward_rows(ln, xl, 0, 1, yl, 4, &o0, &o1), FL_EUNSUPPORTED);
+    fl_graph_free(ln);
+    free(img);
+    fl_graph_free(inc);
+    fl_graph_free(full);
+    fl_ctx_free(ctx);
+}

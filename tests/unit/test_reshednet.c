@@ -163,21 +163,36 @@ static fl_reshed *tiny_ensemble(fl_ctx *ctx, int members, int iters, uint64_t se
 
 /* ---- live mode ----------------------------------------------------------------------------------- */
 
-static void live_case(int64_t W, int64_t H, int fixed, double tol_final)
+/* Live mode against a full prediction. Row mode (rows = 1): every map row r' <= r after line r equals a
+ * full prediction of the acquired rows with zeros below (checked every 29 lines), and the final maps
+ * equal the full prediction bit for bit. Band mode: rows R above the newest are final, the end needs a
+ * refresh only for heights not a multiple of 4 (or a moved running range). */
+static void live_case(int64_t W, int64_t H, int fixed, int rows)
 {
     fl_ctx *ctx = fl_ctx_new();
     fl_ctx_set_threads(ctx, 2);
     fl_reshed *m = tiny_ensemble(ctx, 2, 6, 11);
     float *img = malloc((size_t)(W * H) * sizeof(float)), *mean = malloc((size_t)(W * H) * sizeof(float)),
-          *var = malloc((size_t)(W * H) * sizeof(float));
+          *var = malloc((size_t)(W * H) * sizeof(float)), *part = calloc((size_t)(W * H), sizeof(float)),
+          *pmean = malloc((size_t)(W * H) * sizeof(float));
     fill(img, W * H, -1.f, 3.f, 21);
     cr_assert_eq(fl_reshed_apply(ctx, m, img, W, H, mean, var), FL_OK, "%s", fl_ctx_message(ctx));
     double lo = img[0], hi = img[0];
     for (int64_t j = 0; j < W * H; j++) lo = fmin(lo, img[j]), hi = fmax(hi, img[j]);
     fl_reshed_live *lv = NULL;
-    cr_assert_eq(fl_reshed_live_begin(ctx, m, W, H, fixed ? lo : 0, fixed ? hi : 0, &lv), FL_OK, "%s", fl_ctx_message(ctx));
+    cr_assert_eq(fl_reshed_live_begin_mode(ctx, m, W, H, fixed ? lo : 0, fixed ? hi : 0, rows, &lv), FL_OK, "%s",
+                 fl_ctx_message(ctx));
+    cr_assert_eq(fl_reshed_live_incremental(lv), rows);
     for (int64_t r = 0; r < H; r++) {
         cr_assert_eq(fl_reshed_live_add_line(ctx, lv, img + r * W), FL_OK, "%s", fl_ctx_message(ctx));
+        if (rows && fixed && r % 29 == 5) {
+            /* the acquired rows, zeros (normalised) below: the raw value lo */
+            for (int64_t j = 0; j < W * H; j++) part[j] = j < (r + 1) * W ? img[j] : (float)lo;
+            cr_assert_eq(fl_reshed_apply_fixed_range(ctx, m, part, W, H, lo, hi, pmean), FL_OK);
+            for (int64_t j = 0; j < (r + 1) * W; j++)
+                cr_assert_eq(fl_reshed_live_mean(lv)[j], pmean[j], "after line %lld: pixel %lld differs", (long long)r,
+                             (long long)j);
+        }
         /* rows >= R above the newest one are final as soon as they are written */
         if (fixed && r >= FL_RESHED_RF_RADIUS && r % 37 == 0) {
             const int64_t o = r - FL_RESHED_RF_RADIUS;
@@ -193,21 +208,27 @@ static void live_case(int64_t W, int64_t H, int fixed, double tol_final)
         dm = fmax(dm, fabs(fl_reshed_live_mean(lv)[j] - mean[j]));
         dv = fmax(dv, fabs(fl_reshed_live_variance(lv)[j] - var[j]));
     }
-    cr_expect_leq(dm, tol_final, "live mean differs from the full recompute by %g", dm);
-    cr_expect_leq(dv, tol_final, "live variance differs from the full recompute by %g", dv);
-    if (fixed && H % 4 == 0) cr_expect_eq(fl_reshed_live_full_refreshes(lv), 0, "exact live mode needed a full refresh");
-    if (H % 4) cr_expect_eq(fl_reshed_live_full_refreshes(lv), 1);
+    const double tol = rows ? 0.0 : 1e-5;
+    cr_expect_leq(dm, tol, "live mean differs from the full recompute by %g", dm);
+    cr_expect_leq(dv, tol, "live variance differs from the full recompute by %g", dv);
+    if (rows) cr_expect_eq(fl_reshed_live_full_refreshes(lv), 0, "row mode needed a full refresh");
+    if (!rows && fixed && H % 4 == 0) cr_expect_eq(fl_reshed_live_full_refreshes(lv), 0, "exact live mode needed a full refresh");
+    if (!rows && H % 4) cr_expect_eq(fl_reshed_live_full_refreshes(lv), 1);
     cr_expect_lt(fl_reshed_live_band_rows(lv), H);
     fl_reshed_live_free(lv);
     free(img);
     free(mean);
     free(var);
+    free(part);
+    free(pmean);
     fl_reshed_free(m);
     fl_ctx_free(ctx);
 }
 
-Test(reshednet, live_equals_full_recompute_fixed_range) { live_case(20, 232, 1, 1e-5); }
-Test(reshednet, live_equals_full_recompute_running_range) { live_case(16, 230, 0, 1e-5); }
+Test(reshednet, live_band_equals_full_recompute_fixed_range) { live_case(20, 232, 1, 0); }
+Test(reshednet, live_band_equals_full_recompute_running_range) { live_case(16, 230, 0, 0); }
+Test(reshednet, live_rows_equal_full_prediction_fixed_range) { live_case(20, 230, 1, 1); }
+Test(reshednet, live_rows_equal_full_prediction_running_range) { live_case(16, 230, 0, 1); }
 
 Test(reshednet, receptive_field_radius)
 {

@@ -641,30 +641,36 @@ static fl_status infer_new(fl_ctx *ctx, const fl_reshed *m, int64_t H, int64_t W
     return st;
 }
 
+/* Member k's logits z[0:n] into the running mean and M2 of the probabilities (Welford, member order, so
+ * every way of computing the maps gives the same bits). */
+static void welford_add(int32_t k, const float *z, int64_t n, double *mean, double *m2)
+{
+    for (int64_t j = 0; j < n; j++) {
+        const double p = 1.0 / (1.0 + exp(-(double)z[j]));
+        if (k == 0) {
+            mean[j] = p;
+            m2[j] = 0;
+        } else {
+            const double dlt = p - mean[j];
+            mean[j] += dlt / (k + 1);
+            m2[j] += dlt * (p - mean[j]);
+        }
+    }
+}
+
 /* Runs every member on the normalised input x (H x W): running mean and M2 (Welford, member order) in
  * acc (2 x H x W doubles), or member probabilities in probs (members x H x W) when probs != NULL. */
 static void infer_run(const fl_reshed *m, infer *f, const float *x, double *acc, float *probs)
 {
     const int64_t n = f->H * f->W;
     memcpy(fl_graph_data(f->g, f->in), x, (size_t)n * sizeof(float));
-    double *mean = acc, *m2 = acc ? acc + n : NULL;
     for (int32_t k = 0; k < m->members; k++) {
         fl_graph_set_state(f->g, m->states + (int64_t)k * m->state_count);
         fl_graph_forward(f->g, 0);
         const float *z = fl_graph_data(f->g, f->out);
-        for (int64_t j = 0; j < n; j++) {
-            const double p = 1.0 / (1.0 + exp(-(double)z[j]));
-            if (probs) probs[(int64_t)k * n + j] = (float)p;
-            if (!acc) continue;
-            if (k == 0) {
-                mean[j] = p;
-                m2[j] = 0;
-            } else {
-                const double dlt = p - mean[j];
-                mean[j] += dlt / (k + 1);
-                m2[j] += dlt * (p - mean[j]);
-            }
-        }
+        if (probs)
+            for (int64_t j = 0; j < n; j++) probs[(int64_t)k * n + j] = (float)(1.0 / (1.0 + exp(-(double)z[j])));
+        if (acc) welford_add(k, z, n, acc, acc + n);
     }
 }
 
@@ -711,6 +717,12 @@ static fl_status apply_range(fl_ctx *ctx, const fl_reshed *m, const float *image
     return st;
 }
 
+fl_status fl_reshed_apply_fixed_range(fl_ctx *ctx, const fl_reshed *m, const float *image, int64_t w, int64_t h,
+                                      double lo, double hi, float *mean)
+{
+    return apply_range(ctx, m, image, w, h, lo, hi, mean, NULL, NULL);
+}
+
 fl_status fl_reshed_apply(fl_ctx *ctx, const fl_reshed *m, const float *image, int64_t width, int64_t height,
                           float *mean, float *variance)
 {
@@ -725,7 +737,13 @@ fl_status fl_reshed_apply_members(fl_ctx *ctx, const fl_reshed *m, const float *
     return apply_range(ctx, m, image, width, height, 0, 0, NULL, NULL, probs);
 }
 
-/* ---- live mode ---------------------------------------------------------------------------------- */
+/* ---- live mode ----------------------------------------------------------------------------------
+ * Preferred: row updates. Every member keeps all its activations for the whole image (rows not acquired
+ * yet are 0), and a new line recomputes in every layer only the rows it reaches that are needed for the
+ * rows acquired so far (fl_graph_forward_rows). The maps then always equal a full prediction on the
+ * acquired rows with zeros below. When those activations do not fit (LIVE_CACHE_MAX or the memory
+ * budget), a band of B input rows is run through every member instead (see reshednet.h). */
+#define LIVE_CACHE_MAX ((size_t)4 << 30)
 
 struct fl_reshed_live {
     const fl_reshed *m;
@@ -737,7 +755,9 @@ struct fl_reshed_live {
     int64_t *row_version;
     float *raw, *mean, *var, *x;
     double *acc;
-    infer f;
+    infer f;            /* band mode */
+    infer *mf;          /* row mode: one full-image graph per member (NULL in band mode) */
+    int64_t seen_version;
     int32_t refreshes;
 };
 
@@ -745,6 +765,9 @@ void fl_reshed_live_free(fl_reshed_live *lv)
 {
     if (!lv) return;
     infer_free(&lv->f);
+    if (lv->mf)
+        for (int32_t k = 0; k < lv->m->members; k++) infer_free(&lv->mf[k]);
+    free(lv->mf);
     fl_free(lv->row_version);
     fl_free(lv->raw);
     fl_free(lv->mean);
@@ -754,8 +777,46 @@ void fl_reshed_live_free(fl_reshed_live *lv)
     free(lv);
 }
 
+/* Row mode: one graph per member over the whole (zero) image, activations kept. Returns FL_OK with
+ * lv->mf == NULL when they would not fit (band mode then). */
+static fl_status live_rows_new(fl_ctx *ctx, fl_reshed_live *lv, size_t other_bytes)
+{
+    const fl_reshed *m = lv->m;
+    fl_graph *probe = fl_graph_new(ctx, 1, 0);
+    if (!probe) return fl_fail(ctx, FL_ENOMEM, "out of memory");
+    fl_node in;
+    fl_reshed_build(probe, m->cfg.nb_filters, lv->H, lv->W, &in);
+    fl_graph_keep_all(probe);
+    const size_t per = fl_graph_memory_bytes(probe);
+    fl_graph_free(probe);
+    const size_t budget = ctx->memory_budget ? ctx->memory_budget : LIVE_CACHE_MAX;
+    if ((double)per * m->members + (double)other_bytes > (double)budget) return FL_OK;
+    lv->mf = calloc((size_t)m->members, sizeof *lv->mf);
+    if (!lv->mf) return fl_fail(ctx, FL_ENOMEM, "out of memory");
+    for (int32_t k = 0; k < m->members; k++) {
+        infer *f = &lv->mf[k];
+        f->H = lv->H;
+        f->W = lv->W;
+        if (!(f->g = fl_graph_new(ctx, 1, 0))) return fl_fail(ctx, FL_ENOMEM, "out of memory");
+        f->out = fl_reshed_build(f->g, m->cfg.nb_filters, lv->H, lv->W, &f->in);
+        fl_graph_keep_all(f->g);
+        fl_status st = fl_graph_finalize(f->g);
+        if (st) return st;
+        fl_graph_set_state(f->g, m->states + (int64_t)k * m->state_count);
+        memset(fl_graph_data(f->g, f->in), 0, (size_t)(lv->H * lv->W) * sizeof(float));
+        fl_graph_forward(f->g, 0);
+    }
+    return FL_OK;
+}
+
 fl_status fl_reshed_live_begin(fl_ctx *ctx, const fl_reshed *m, int64_t width, int64_t height, double lo, double hi,
                                fl_reshed_live **out)
+{
+    return fl_reshed_live_begin_mode(ctx, m, width, height, lo, hi, 1, out);
+}
+
+fl_status fl_reshed_live_begin_mode(fl_ctx *ctx, const fl_reshed *m, int64_t width, int64_t height, double lo,
+                                    double hi, int rows, fl_reshed_live **out)
 {
     if (!m || !out) return fl_fail(ctx, FL_EINVAL, "live: no ensemble or output");
     *out = NULL;
@@ -774,17 +835,19 @@ fl_status fl_reshed_live_begin(fl_ctx *ctx, const fl_reshed *m, int64_t width, i
     lv->hi = hi;
     const int64_t n = width * height, nb = width * lv->B;
     size_t extra = (size_t)n * (3 * sizeof(float) + sizeof(int64_t)) + (size_t)nb * (sizeof(float) + 2 * sizeof(double));
-    fl_status st = infer_new(ctx, m, lv->B, width, extra, &lv->f);
+    fl_status st = rows ? live_rows_new(ctx, lv, extra + (size_t)n * 2 * sizeof(double)) : FL_OK;
+    if (!st && !lv->mf) st = infer_new(ctx, m, lv->B, width, extra, &lv->f);
     if (st) {
-        free(lv);
+        fl_reshed_live_free(lv);
         return st;
     }
+    const int64_t na = lv->mf ? n : nb;
     lv->row_version = fl_calloc((size_t)height, sizeof(int64_t));
     lv->raw = fl_calloc((size_t)n, sizeof(float));
     lv->mean = fl_alloc((size_t)n * sizeof(float));
     lv->var = fl_alloc((size_t)n * sizeof(float));
     lv->x = fl_alloc((size_t)nb * sizeof(float));
-    lv->acc = fl_alloc((size_t)nb * 2 * sizeof(double));
+    lv->acc = fl_alloc((size_t)na * 2 * sizeof(double));
     if (!lv->row_version || !lv->raw || !lv->mean || !lv->var || !lv->x || !lv->acc) {
         fl_reshed_live_free(lv);
         return fl_fail(ctx, FL_ENOMEM, "out of memory for the live maps");
@@ -794,29 +857,60 @@ fl_status fl_reshed_live_begin(fl_ctx *ctx, const fl_reshed *m, int64_t width, i
     return FL_OK;
 }
 
-static void live_band(fl_reshed_live *lv, int64_t s, int64_t w0, int64_t w1)
+/* Row i of the raw image normalised into dst (0 for rows not acquired yet). */
+static void live_norm_row(const fl_reshed_live *lv, int64_t row, float *dst)
 {
-    const int64_t W = lv->W, B = lv->B, nb = W * B;
     const double lo = lv->fixed ? lv->lo : lv->rlo, hi = lv->fixed ? lv->hi : lv->rhi;
-    for (int64_t i = 0; i < B; i++) {
-        const int64_t row = s + i;
-        float *dst = lv->x + i * W;
-        if (row >= lv->rows) {
-            memset(dst, 0, (size_t)W * sizeof(float));
-            continue;
-        }
-        const float *src = lv->raw + row * W;
-        for (int64_t j = 0; j < W; j++) dst[j] = hi > lo ? (float)(((double)src[j] - lo) / (hi - lo)) : 0.f;
+    if (row >= lv->rows) {
+        memset(dst, 0, (size_t)lv->W * sizeof(float));
+        return;
     }
-    infer_run(lv->m, &lv->f, lv->x, lv->acc, NULL);
+    const float *src = lv->raw + row * lv->W;
+    for (int64_t j = 0; j < lv->W; j++) dst[j] = hi > lo ? (float)(((double)src[j] - lo) / (hi - lo)) : 0.f;
+}
+
+/* The maps of rows [w0, w1] from the accumulator whose row 0 is image row s. */
+static void live_store(fl_reshed_live *lv, const double *acc, int64_t na, int64_t s, int64_t w0, int64_t w1)
+{
+    const int64_t W = lv->W;
     for (int64_t row = w0; row <= w1; row++) {
         const int64_t i = row - s;
         for (int64_t j = 0; j < W; j++) {
-            lv->mean[row * W + j] = (float)lv->acc[i * W + j];
-            lv->var[row * W + j] = (float)(lv->acc[nb + i * W + j] / lv->m->members);
+            lv->mean[row * W + j] = (float)acc[i * W + j];
+            lv->var[row * W + j] = (float)(acc[na + i * W + j] / lv->m->members);
         }
         lv->row_version[row] = lv->version;
     }
+}
+
+static void live_band(fl_reshed_live *lv, int64_t s, int64_t w0, int64_t w1)
+{
+    for (int64_t i = 0; i < lv->B; i++) live_norm_row(lv, s + i, lv->x + i * lv->W);
+    infer_run(lv->m, &lv->f, lv->x, lv->acc, NULL);
+    live_store(lv, lv->acc, lv->W * lv->B, s, w0, w1);
+}
+
+/* Row mode after line r: input rows [c0, r] changed (all acquired rows when the running range moved). */
+static fl_status live_rows_update(fl_reshed_live *lv, int64_t c0, int64_t r)
+{
+    const fl_reshed *m = lv->m;
+    const int64_t W = lv->W, n = W * lv->H;
+    int64_t o0 = INT64_MAX, o1 = 0;
+    for (int32_t k = 0; k < m->members; k++) {
+        infer *f = &lv->mf[k];
+        float *x = fl_graph_data(f->g, f->in);
+        for (int64_t row = c0; row <= r; row++) live_norm_row(lv, row, x + row * W);
+        int64_t a, b;
+        fl_status st = fl_graph_forward_rows(f->g, f->in, c0, r + 1, f->out, r + 1, &a, &b);
+        if (st) return st;
+        if (a < b) o0 = a < o0 ? a : o0, o1 = b > o1 ? b : o1;
+    }
+    if (o0 >= o1) return FL_OK;
+    /* the changed rows of every member into the maps, in member order */
+    for (int32_t k = 0; k < m->members; k++)
+        welford_add(k, fl_graph_data(lv->mf[k].g, lv->mf[k].out) + o0 * W, (o1 - o0) * W, lv->acc, lv->acc + n);
+    live_store(lv, lv->acc, n, o0, o0, o1 - 1);
+    return FL_OK;
 }
 
 fl_status fl_reshed_live_add_line(fl_ctx *ctx, fl_reshed_live *lv, const float *line)
@@ -838,6 +932,14 @@ fl_status fl_reshed_live_add_line(fl_ctx *ctx, fl_reshed_live *lv, const float *
         lv->rhi = r == 0 || hi > lv->rhi ? hi : lv->rhi;
         if (!lv->fixed) lv->version++;
     }
+    if (lv->mf) {
+        /* a new running range renormalises every acquired row */
+        const int64_t c0 = lv->version != lv->seen_version ? 0 : r;
+        lv->seen_version = lv->version;
+        fl_status st = live_rows_update(lv, c0, r);
+        if (st) return st;
+        return fl_progress(ctx, "line", lv->rows, lv->H, NAN, NAN);
+    }
     const int64_t R = FL_RESHED_RF_RADIUS;
     int64_t s = r - 2 * R;
     s = s < 0 ? 0 : (s / 4) * 4;
@@ -855,6 +957,7 @@ fl_status fl_reshed_live_finish(fl_ctx *ctx, fl_reshed_live *lv)
     if (!lv) return fl_fail(ctx, FL_EINVAL, "live: no state");
     if (lv->rows < lv->H)
         return fl_fail(ctx, FL_EINVAL, "live: only %lld of %lld lines were given", (long long)lv->rows, (long long)lv->H);
+    if (lv->mf) return FL_OK; /* row mode: every row is final after the last line */
     int stale = lv->H % 4 != 0;
     for (int64_t i = 0; i < lv->H && !stale; i++) stale = lv->row_version[i] != lv->version;
     if (!stale) return FL_OK;
@@ -866,6 +969,8 @@ fl_status fl_reshed_live_finish(fl_ctx *ctx, fl_reshed_live *lv)
     }
     return st;
 }
+
+int fl_reshed_live_incremental(const fl_reshed_live *lv) { return lv && lv->mf != NULL; }
 
 const float *fl_reshed_live_mean(const fl_reshed_live *lv) { return lv->mean; }
 const float *fl_reshed_live_variance(const fl_reshed_live *lv) { return lv->var; }

@@ -17,4 +17,12 @@ fl_node fl_reshed_build(fl_graph *g, int64_t F, int64_t H, int64_t W, fl_node *i
 /* Member k's flat state (fl_graph_get_state layout). */
 const float *fl_reshed_member_state(const fl_reshed *m, int32_t k);
 
+/* fl_reshed_apply with the normalisation range [lo, hi] instead of the image's min/max (mean only). */
+fl_status fl_reshed_apply_fixed_range(fl_ctx *ctx, const fl_reshed *m, const float *image, int64_t w, int64_t h,
+                                      double lo, double hi, float *mean);
+
+/* fl_reshed_live_begin with the row mode allowed (rows = 1, as the public call) or not (band mode). */
+fl_status fl_reshed_live_begin_mode(fl_ctx *ctx, const fl_reshed *m, int64_t width, int64_t height, double lo,
+                                    double hi, int rows, fl_reshed_live **out);
+
 #endif

@@ -77,6 +77,8 @@ struct fl_graph {
     int64_t n_trainable, n_bufs;
     float *p, *dp, *m, *v, *bufs; /* flat parameter buffers */
     float *work;                  /* im2col / linear transposition workspace (g_work_floats) */
+    int keep_all;                 /* fl_graph_keep_all: every activation persists (row updates) */
+    int64_t *pend;                /* keep_all: per node, rows [pend[2i], pend[2i+1]) are stale */
     float **pool;                 /* activation buffers (owned), at most 2 per node */
     int32_t npool;
 };
@@ -133,6 +135,7 @@ void fl_graph_free(fl_graph *g)
     fl_free(g->v);
     fl_free(g->bufs);
     fl_free(g->work);
+    fl_free(g->pend);
     fl_free(g);
 }
 
@@ -396,6 +399,11 @@ void fl_graph_want_input_grad(fl_graph *g, fl_node x)
         g->nodes[x].needs_grad = 1;
 }
 
+void fl_graph_keep_all(fl_graph *g)
+{
+    if (!g->finalized && !g->training && !g->failed) g->keep_all = 1;
+}
+
 void fl_graph_keep(fl_graph *g, fl_node x)
 {
     if (x >= 0 && x < g->nnodes) g->nodes[x].keep = 1;
@@ -444,7 +452,7 @@ size_t fl_graph_memory_bytes(const fl_graph *g)
 {
     size_t act = 0;
     for (int32_t i = 0; i < g->nnodes; i++) act += (size_t)node_numel(g, i) * (g->training ? 2 : 1);
-    if (!g->training) act = act / 2 + 1; /* reuse: a rough upper bound for the plan below */
+    if (!g->training && !g->keep_all) act = act / 2 + 1; /* reuse: a rough upper bound for the plan below */
     size_t par = (size_t)g->n_trainable * (g->training ? 4 : 1) + (size_t)g->n_bufs;
     return (act + par + g_work_floats(g)) * sizeof(float);
 }
@@ -488,7 +496,8 @@ static fl_status g_plan_inference(fl_graph *g)
             fl_node x = o->in[k];
             int dup = 0;
             for (int j = 0; j < k; j++) dup |= o->in[j] == x;
-            if (dup || g->nodes[x].last_use != i || g->nodes[x].keep || g->ops[g->nodes[x].producer].kind == OP_INPUT)
+            if (dup || g->nodes[x].last_use != i || g->nodes[x].keep || g->keep_all ||
+                g->ops[g->nodes[x].producer].kind == OP_INPUT)
                 continue;
             free_buf[nfree] = g->nodes[x].data;
             free_size[nfree++] = node_size[x];
@@ -532,6 +541,7 @@ fl_status fl_graph_finalize(fl_graph *g)
     g->work = fl_calloc(work_floats ? work_floats : 1, sizeof(float));
     g->pool = fl_calloc((size_t)(2 * g->nnodes + 1), sizeof *g->pool);
     if (!g->work || !g->pool) goto oom;
+    if (g->keep_all && !(g->pend = fl_calloc((size_t)(2 * g->nnodes), sizeof *g->pend))) goto oom;
     if (g->training) {
         for (int32_t i = 0; i < g->nnodes; i++) {
             size_t n = (size_t)node_numel(g, i);
@@ -767,6 +777,7 @@ static void col2im(const fl_graph *g, const g_op *o, const g_node *in, const g_n
  * so a panel row is a few runs of contiguous copies. */
 typedef struct conv_cols {
     const float *x;
+    int64_t col0; /* first column (n, oy, ox) of the GEMM's column 0 */
     int64_t N, H, W, Ho, Wo;
     int kh, kw, stride, ph, pw, dh, dw;
 } conv_cols;
@@ -807,7 +818,7 @@ static void conv_pack_cols_small(const conv_cols *s, int64_t k0, int64_t kc, int
     for (int64_t q = 0; q < kk; q++) {
         const int64_t dy = (q / s->kw) * s->dh - s->ph, dx = (q % s->kw) * s->dw - s->pw;
         for (int64_t t = 0; t < nc; t++) {
-            const int64_t j = n0 + t, n = j / HWo, oy = j % HWo / s->Wo, ox = j % s->Wo;
+            const int64_t j = s->col0 + n0 + t, n = j / HWo, oy = j % HWo / s->Wo, ox = j % s->Wo;
             const int64_t iy = oy * s->stride + dy, ix = ox * s->stride + dx;
             const int ok = iy >= 0 && iy < s->H && ix >= 0 && ix < s->W;
             off[q][t] = ok ? (int32_t)(n * HW + iy * s->W + ix) : 0;
@@ -843,10 +854,10 @@ static void conv_pack_cols(const void *ctx, int64_t k0, int64_t kc, int64_t n0, 
     col_run runs[MAX_RUNS];
     int32_t nrun = 0;
     /* runs split at output-row ends and at panel ends (nc <= 256, at most 2 runs per column) */
-    for (int64_t j = n0; j < n0 + nc && nrun < MAX_RUNS;) {
-        const int64_t n = j / HWo, r = j % HWo, oy = r / s->Wo, ox = r % s->Wo, at = j - n0;
+    for (int64_t j = s->col0 + n0; j < s->col0 + n0 + nc && nrun < MAX_RUNS;) {
+        const int64_t n = j / HWo, r = j % HWo, oy = r / s->Wo, ox = r % s->Wo, at = j - s->col0 - n0;
         int64_t len = s->Wo - ox;
-        if (len > n0 + nc - j) len = n0 + nc - j;
+        if (len > nc - at) len = nc - at;
         if (len > nr - at % nr) len = nr - at % nr;
         runs[nrun++] = (col_run){(at / nr) * kc * nr + at % nr, n * HW + oy * st * s->W + ox * st, oy, ox, len};
         j += len;
@@ -880,18 +891,19 @@ static void conv_pack_cols(const void *ctx, int64_t k0, int64_t kc, int64_t n0, 
     }
 }
 
-/* y[Cout x N*Ho*Wo] (+)= w[Cout x Cin*kh*kw] * columns of x: one GEMM over the whole batch. */
-static void conv_gemm(const fl_graph *g, const float *w, const conv_cols *src, int64_t Cout, int64_t Cin, float beta,
-                      float *y)
+/* y[Cout x ncols] (+)= w[Cout x Cin*kh*kw] * columns src->col0 .. + ncols of x (row stride of y: ldy):
+ * one GEMM over the whole batch, or over some output rows. */
+static void conv_gemm(const fl_graph *g, const float *w, const conv_cols *src, int64_t Cout, int64_t Cin,
+                      int64_t ncols, float beta, float *y, int64_t ldy)
 {
-    const int64_t cols = src->N * src->Ho * src->Wo, K = Cin * src->kh * src->kw;
-    fl_gemm_packed_b_parallel(g->threads, Cout, cols, K, 1.f, w, K, conv_pack_cols, src, beta, y, cols);
+    const int64_t K = Cin * src->kh * src->kw;
+    fl_gemm_packed_b_parallel(g->threads, Cout, ncols, K, 1.f, w, K, conv_pack_cols, src, beta, y, ldy);
 }
 
 static conv_cols conv_cols_of(const fl_graph *g, const g_op *o, const float *x)
 {
     const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
-    return (conv_cols){x, g->batch, in->H, in->W, out->H, out->W, o->kh, o->kw, o->stride, o->ph, o->pw, o->dh, o->dw};
+    return (conv_cols){x, 0, g->batch, in->H, in->W, out->H, out->W, o->kh, o->kw, o->stride, o->ph, o->pw, o->dh, o->dw};
 }
 
 /* The input gradient of a stride-1 convolution is itself a stride-1 convolution of dy with the kernel
@@ -901,24 +913,27 @@ static int conv_grad_is_conv(const g_op *o)
     return o->stride == 1 && o->ph <= o->dh * (o->kh - 1) && o->pw <= o->dw * (o->kw - 1);
 }
 
-static void conv_forward(fl_graph *g, const g_op *o)
+/* Output rows [y0, y1) of every plane; a part of the rows only with batch 1 (row updates). */
+static void conv_forward(fl_graph *g, const g_op *o, int64_t y0, int64_t y1)
 {
     const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
     const int64_t N = g->batch, HWo = out->H * out->W, K = in->C * o->kh * o->kw, Cout = out->C;
+    const int64_t c0 = y0 * out->W, ncols = N == 1 ? (y1 - y0) * out->W : N * HWo;
     const float *x = in->data, *w = P(g, o->w);
-    float *y = out->data;
+    float *y = out->data + c0;
     if (conv_is_pointwise(o)) {
-        fl_gemm_parallel(g->threads, 0, 0, Cout, N * HWo, K, 1.f, w, K, x, N * HWo, 0.f, y, N * HWo);
+        fl_gemm_parallel(g->threads, 0, 0, Cout, ncols, K, 1.f, w, K, x + c0, N * HWo, 0.f, y, N * HWo);
     } else {
-        const conv_cols src = conv_cols_of(g, o, x);
-        conv_gemm(g, w, &src, Cout, in->C, 0.f, y);
+        conv_cols src = conv_cols_of(g, o, x);
+        src.col0 = c0;
+        conv_gemm(g, w, &src, Cout, in->C, ncols, 0.f, y, N * HWo);
     }
     if (o->b >= 0) {
         const float *b = P(g, o->b);
-#pragma omp parallel for num_threads(g->threads) if (Cout * N * HWo > G_PAR_MIN) schedule(static)
+#pragma omp parallel for num_threads(g->threads) if (Cout * ncols > G_PAR_MIN) schedule(static)
         for (int64_t c = 0; c < Cout; c++) {
             float *row = y + c * N * HWo;
-            for (int64_t j = 0; j < N * HWo; j++) row[j] += b[c];
+            for (int64_t j = 0; j < ncols; j++) row[j] += b[c];
         }
     }
 }
@@ -962,15 +977,15 @@ static void conv_backward(fl_graph *g, const g_op *o)
         for (int64_t co = 0; co < Cout; co++)
             for (int64_t ci = 0; ci < Cin; ci++)
                 for (int64_t q = 0; q < kk; q++) wf[(ci * Cout + co) * kk + (kk - 1 - q)] = w[(co * Cin + ci) * kk + q];
-        const conv_cols src = {dy, N, out->H, out->W, in->H, in->W, o->kh, o->kw, 1,
+        const conv_cols src = {dy, 0, N, out->H, out->W, in->H, in->W, o->kh, o->kw, 1,
                                o->dh * (o->kh - 1) - o->ph, o->dw * (o->kw - 1) - o->pw, o->dh, o->dw};
-        conv_gemm(g, wf, &src, Cin, Cout, 1.f, dx);
+        conv_gemm(g, wf, &src, Cin, Cout, N * in->H * in->W, 1.f, dx, N * in->H * in->W);
     }
 }
 
 /* -- batch norm over (N, H, W) of each channel -- */
 
-static void bn_forward(fl_graph *g, g_op *o, int train)
+static void bn_forward(fl_graph *g, g_op *o, int train, int64_t y0, int64_t y1)
 {
     const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
     const int64_t C = in->C, M = g->batch * in->H * in->W;
@@ -998,8 +1013,9 @@ static void bn_forward(fl_graph *g, g_op *o, int train)
         mean[c] = mu;
         istd[c] = is;
         const float a = gamma[c] * is, b = beta[c] - mu * a;
-        float *yc = y + c * M;
-        for (int64_t j = 0; j < M; j++) yc[j] = xc[j] * a + b;
+        const int64_t HW = in->H * in->W, j0 = y0 * in->W, j1 = y1 * in->W; /* rows of every sample */
+        for (int64_t q = c * M; q < (c + 1) * M; q += HW)
+            for (int64_t j = q + j0; j < q + j1; j++) y[j] = x[j] * a + b;
     }
 }
 
@@ -1088,7 +1104,7 @@ static void ln_backward(fl_graph *g, const g_op *o)
 
 /* -- pooling and resampling: one plane per iteration -- */
 
-static void maxpool_fwd_bwd(fl_graph *g, const g_op *o, int backward)
+static void maxpool_fwd_bwd(fl_graph *g, const g_op *o, int backward, int64_t y0, int64_t y1)
 {
     const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
     const int64_t planes = in->C * g->batch, H = in->H, W = in->W, Ho = out->H, Wo = out->W, k = o->k;
@@ -1096,7 +1112,7 @@ static void maxpool_fwd_bwd(fl_graph *g, const g_op *o, int backward)
 #pragma omp parallel for num_threads(g->threads) if (planes * H * W > G_PAR_MIN) schedule(static)
     for (int64_t q = 0; q < planes; q++) {
         const float *xq = x + q * H * W;
-        for (int64_t oy = 0; oy < Ho; oy++)
+        for (int64_t oy = y0; oy < y1; oy++)
             for (int64_t ox = 0; ox < Wo; ox++) {
                 int64_t best = (oy * k) * W + ox * k;
                 float bv = xq[best];
@@ -1115,13 +1131,13 @@ static void maxpool_fwd_bwd(fl_graph *g, const g_op *o, int backward)
     }
 }
 
-static void up_nearest_fwd_bwd(fl_graph *g, const g_op *o, int backward)
+static void up_nearest_fwd_bwd(fl_graph *g, const g_op *o, int backward, int64_t y0, int64_t y1)
 {
     const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
     const int64_t planes = in->C * g->batch, H = in->H, W = in->W, Ho = out->H, Wo = out->W, s = o->k;
 #pragma omp parallel for num_threads(g->threads) if (planes * Ho * Wo > G_PAR_MIN) schedule(static)
     for (int64_t q = 0; q < planes; q++)
-        for (int64_t oy = 0; oy < Ho; oy++)
+        for (int64_t oy = y0; oy < y1; oy++)
             for (int64_t ox = 0; ox < Wo; ox++) {
                 const int64_t i = q * H * W + (oy / s) * W + ox / s, oi = q * Ho * Wo + oy * Wo + ox;
                 if (backward) in->grad[i] += out->grad[oi];
@@ -1146,16 +1162,16 @@ static void bilinear_src(int64_t o, int64_t in, int64_t out, int align, int64_t 
     *l1 = (float)(src - (double)a);
 }
 
-static void up_bilinear_fwd_bwd(fl_graph *g, const g_op *o, int backward)
+static void up_bilinear_fwd_bwd(fl_graph *g, const g_op *o, int backward, int64_t y0, int64_t y1)
 {
     const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
     const int64_t planes = in->C * g->batch, H = in->H, W = in->W, Ho = out->H, Wo = out->W;
 #pragma omp parallel for num_threads(g->threads) if (planes * Ho * Wo > G_PAR_MIN) schedule(static)
     for (int64_t q = 0; q < planes; q++) {
-        for (int64_t oy = 0; oy < Ho; oy++) {
-            int64_t y0, y1;
+        for (int64_t oy = y0; oy < y1; oy++) {
+            int64_t r0, r1;
             float ly;
-            bilinear_src(oy, H, Ho, o->k, &y0, &y1, &ly);
+            bilinear_src(oy, H, Ho, o->k, &r0, &r1, &ly);
             for (int64_t ox = 0; ox < Wo; ox++) {
                 int64_t x0, x1;
                 float lx;
@@ -1165,14 +1181,14 @@ static void up_bilinear_fwd_bwd(fl_graph *g, const g_op *o, int backward)
                 if (backward) {
                     const float d = out->grad[oi];
                     float *dx = in->grad + b;
-                    dx[y0 * W + x0] += w00 * d;
-                    dx[y0 * W + x1] += w01 * d;
-                    dx[y1 * W + x0] += w10 * d;
-                    dx[y1 * W + x1] += w11 * d;
+                    dx[r0 * W + x0] += w00 * d;
+                    dx[r0 * W + x1] += w01 * d;
+                    dx[r1 * W + x0] += w10 * d;
+                    dx[r1 * W + x1] += w11 * d;
                 } else {
                     const float *x = in->data + b;
-                    out->data[oi] = w00 * x[y0 * W + x0] + w01 * x[y0 * W + x1] + w10 * x[y1 * W + x0] +
-                                    w11 * x[y1 * W + x1];
+                    out->data[oi] = w00 * x[r0 * W + x0] + w01 * x[r0 * W + x1] + w10 * x[r1 * W + x0] +
+                                    w11 * x[r1 * W + x1];
                 }
             }
         }
@@ -1250,52 +1266,159 @@ static void reshape_fwd_bwd(fl_graph *g, const g_op *o, int backward)
         }
 }
 
-void fl_graph_forward(fl_graph *g, int train)
+/* y[j] = x[j] > 0 ? x[j] : slope * x[j], or the sum of the inputs, over rows [y0, y1) of every plane */
+static void elementwise_rows(fl_graph *g, const g_op *o, int64_t y0, int64_t y1)
 {
-    const int64_t N = g->batch;
-    for (int32_t i = 0; i < g->nops; i++) {
-        g_op *o = &g->ops[i];
-        g_node *out = &g->nodes[o->out];
-        const int64_t n_out = out->C * N * out->H * out->W;
-        switch (o->kind) {
-        case OP_INPUT: break;
-        case OP_CONV: conv_forward(g, o); break;
-        case OP_BN: bn_forward(g, o, train); break;
-        case OP_LRELU: {
-            const float *x = g->nodes[o->in[0]].data, a = o->slope;
-            float *y = out->data;
-#pragma omp parallel for num_threads(g->threads) if (n_out > G_PAR_MIN) schedule(static)
-            for (int64_t j = 0; j < n_out; j++) y[j] = x[j] > 0.f ? x[j] : a * x[j];
-            break;
+    const g_node *out = &g->nodes[o->out];
+    const int64_t planes = out->C * g->batch, HW = out->H * out->W, j0 = y0 * out->W, j1 = y1 * out->W;
+    float *y = out->data;
+    const float a = o->slope;
+#pragma omp parallel for num_threads(g->threads) if (planes * (j1 - j0) > G_PAR_MIN) schedule(static)
+    for (int64_t q = 0; q < planes; q++) {
+        const int64_t b = q * HW;
+        if (o->kind == OP_LRELU) {
+            const float *x = g->nodes[o->in[0]].data;
+            for (int64_t j = b + j0; j < b + j1; j++) y[j] = x[j] > 0.f ? x[j] : a * x[j];
+            continue;
         }
-        case OP_ADD: {
-            float *y = out->data;
-            memcpy(y, g->nodes[o->in[0]].data, (size_t)n_out * sizeof(float));
-            for (int k = 1; k < o->nin; k++) {
-                const float *x = g->nodes[o->in[k]].data;
-#pragma omp parallel for num_threads(g->threads) if (n_out > G_PAR_MIN) schedule(static)
-                for (int64_t j = 0; j < n_out; j++) y[j] += x[j];
-            }
-            break;
-        }
-        case OP_CONCAT: {
-            int64_t off = 0;
-            for (int k = 0; k < o->nin; k++) {
-                const g_node *x = &g->nodes[o->in[k]];
-                const int64_t n = x->C * N * x->H * x->W;
-                memcpy(out->data + off, x->data, (size_t)n * sizeof(float));
-                off += n;
-            }
-            break;
-        }
-        case OP_MAXPOOL: maxpool_fwd_bwd(g, o, 0); break;
-        case OP_UP_NEAREST: up_nearest_fwd_bwd(g, o, 0); break;
-        case OP_UP_BILINEAR: up_bilinear_fwd_bwd(g, o, 0); break;
-        case OP_LAYERNORM: ln_forward(g, o); break;
-        case OP_LINEAR: linear_forward(g, o); break;
-        case OP_RESHAPE: reshape_fwd_bwd(g, o, 0); break;
+        memcpy(y + b + j0, g->nodes[o->in[0]].data + b + j0, (size_t)(j1 - j0) * sizeof(float));
+        for (int k = 1; k < o->nin; k++) {
+            const float *x = g->nodes[o->in[k]].data;
+            for (int64_t j = b + j0; j < b + j1; j++) y[j] += x[j];
         }
     }
+}
+
+static void concat_rows(fl_graph *g, const g_op *o, int64_t y0, int64_t y1)
+{
+    const g_node *out = &g->nodes[o->out];
+    const int64_t HW = out->H * out->W, j0 = y0 * out->W, len = (y1 - y0) * out->W;
+    int64_t off = 0;
+    for (int k = 0; k < o->nin; k++) {
+        const g_node *x = &g->nodes[o->in[k]];
+        for (int64_t q = 0; q < x->C * g->batch; q++)
+            memcpy(out->data + off + q * HW + j0, x->data + q * HW + j0, (size_t)len * sizeof(float));
+        off += x->C * g->batch * HW;
+    }
+}
+
+/* Output rows [y0, y1) of op o (all rows for the ops that are not row-local). */
+static void op_forward(fl_graph *g, g_op *o, int train, int64_t y0, int64_t y1)
+{
+    switch (o->kind) {
+    case OP_INPUT: break;
+    case OP_CONV: conv_forward(g, o, y0, y1); break;
+    case OP_BN: bn_forward(g, o, train, y0, y1); break;
+    case OP_LRELU:
+    case OP_ADD: elementwise_rows(g, o, y0, y1); break;
+    case OP_CONCAT: concat_rows(g, o, y0, y1); break;
+    case OP_MAXPOOL: maxpool_fwd_bwd(g, o, 0, y0, y1); break;
+    case OP_UP_NEAREST: up_nearest_fwd_bwd(g, o, 0, y0, y1); break;
+    case OP_UP_BILINEAR: up_bilinear_fwd_bwd(g, o, 0, y0, y1); break;
+    case OP_LAYERNORM: ln_forward(g, o); break;
+    case OP_LINEAR: linear_forward(g, o); break;
+    case OP_RESHAPE: reshape_fwd_bwd(g, o, 0); break;
+    }
+}
+
+void fl_graph_forward(fl_graph *g, int train)
+{
+    for (int32_t i = 0; i < g->nops; i++) op_forward(g, &g->ops[i], train, 0, g->nodes[g->ops[i].out].H);
+    if (g->pend) memset(g->pend, 0, (size_t)(2 * g->nnodes) * sizeof *g->pend);
+}
+
+/* ---- row updates ------------------------------------------------------------------------------ */
+
+static int op_is_row_local(int kind)
+{
+    return kind != OP_LAYERNORM && kind != OP_LINEAR && kind != OP_RESHAPE;
+}
+
+/* Rows of op o's input (of height H) that output row oy reads: [*lo, *hi]. */
+static void op_input_rows(const fl_graph *g, const g_op *o, int64_t oy, int64_t H, int64_t *lo, int64_t *hi)
+{
+    switch (o->kind) {
+    case OP_CONV:
+        *lo = oy * o->stride - o->ph;
+        *hi = *lo + (int64_t)o->dh * (o->kh - 1);
+        break;
+    case OP_MAXPOOL: *lo = oy * o->k, *hi = oy * o->k + o->k - 1; break;
+    case OP_UP_NEAREST: *lo = *hi = oy / o->k; break;
+    case OP_UP_BILINEAR: {
+        float l;
+        bilinear_src(oy, H, g->nodes[o->out].H, o->k, lo, hi, &l);
+        break;
+    }
+    default: *lo = *hi = oy;
+    }
+    if (*lo < 0) *lo = 0;
+    if (*hi > H - 1) *hi = H - 1;
+}
+
+fl_status fl_graph_forward_rows(fl_graph *g, fl_node x, int64_t y0, int64_t y1, fl_node y, int64_t need,
+                                int64_t *out0, int64_t *out1)
+{
+    if (!g->finalized || !g->pend || g->batch != 1)
+        return fl_fail(g->ctx, FL_EINTERNAL, "row updates need a finalized batch-1 graph made with fl_graph_keep_all");
+    for (int32_t i = 0; i < g->nops; i++)
+        if (!op_is_row_local(g->ops[i].kind))
+            return fl_fail(g->ctx, FL_EUNSUPPORTED, "row updates need a network of row-local layers only");
+    const int32_t nn = g->nnodes;
+    int64_t *needhi = fl_calloc((size_t)nn, sizeof *needhi), *chg = fl_calloc((size_t)(2 * nn), sizeof *chg);
+    if (!needhi || !chg) {
+        fl_free(needhi);
+        fl_free(chg);
+        return fl_fail(g->ctx, FL_ENOMEM, "out of memory");
+    }
+    /* rows of every node that rows [0, need) of y read (a prefix, since every op is monotone) */
+    needhi[y] = need < g->nodes[y].H ? need : g->nodes[y].H;
+    for (int32_t i = g->nops - 1; i >= 0; i--) {
+        const g_op *o = &g->ops[i];
+        if (needhi[o->out] <= 0) continue;
+        for (int k = 0; k < o->nin; k++) {
+            const int64_t H = g->nodes[o->in[k]].H;
+            int64_t lo, hi;
+            op_input_rows(g, o, needhi[o->out] - 1, H, &lo, &hi);
+            if (hi + 1 > needhi[o->in[k]]) needhi[o->in[k]] = hi + 1;
+        }
+    }
+    chg[2 * x] = y0;
+    chg[2 * x + 1] = y1;
+    for (int32_t i = 0; i < g->nops; i++) {
+        g_op *o = &g->ops[i];
+        const fl_node t = o->out;
+        if (o->kind == OP_INPUT) continue;
+        /* output rows that read a changed input row (a contiguous range: the ops are monotone) */
+        int64_t a = INT64_MAX, b = INT64_MIN;
+        for (int k = 0; k < o->nin; k++) {
+            const int64_t c0 = chg[2 * o->in[k]], c1 = chg[2 * o->in[k] + 1], H = g->nodes[o->in[k]].H;
+            if (c1 <= c0) continue;
+            for (int64_t oy = 0; oy < g->nodes[t].H; oy++) {
+                int64_t lo, hi;
+                op_input_rows(g, o, oy, H, &lo, &hi);
+                if (hi < c0 || lo >= c1) continue;
+                if (oy < a) a = oy;
+                if (oy + 1 > b) b = oy + 1;
+            }
+        }
+        int64_t *pd = g->pend + 2 * t;
+        if (a < b) {
+            if (pd[1] <= pd[0]) pd[0] = a, pd[1] = b;
+            else pd[0] = a < pd[0] ? a : pd[0], pd[1] = b > pd[1] ? b : pd[1];
+        }
+        const int64_t r0 = pd[0], r1 = pd[1] < needhi[t] ? pd[1] : needhi[t];
+        if (r0 < r1) {
+            op_forward(g, o, 0, r0, r1);
+            chg[2 * t] = r0;
+            chg[2 * t + 1] = r1;
+            pd[0] = r1; /* what is left stale lies below the rows needed now */
+        }
+    }
+    *out0 = chg[2 * y];
+    *out1 = chg[2 * y + 1];
+    fl_free(needhi);
+    fl_free(chg);
+    return FL_OK;
 }
 
 void fl_graph_backward(fl_graph *g, fl_node y)
@@ -1344,13 +1467,13 @@ void fl_graph_backward(fl_graph *g, fl_node y)
             break;
         }
         case OP_MAXPOOL:
-            if (g->nodes[o->in[0]].needs_grad) maxpool_fwd_bwd(g, o, 1);
+            if (g->nodes[o->in[0]].needs_grad) maxpool_fwd_bwd(g, o, 1, 0, g->nodes[o->out].H);
             break;
         case OP_UP_NEAREST:
-            if (g->nodes[o->in[0]].needs_grad) up_nearest_fwd_bwd(g, o, 1);
+            if (g->nodes[o->in[0]].needs_grad) up_nearest_fwd_bwd(g, o, 1, 0, g->nodes[o->out].H);
             break;
         case OP_UP_BILINEAR:
-            if (g->nodes[o->in[0]].needs_grad) up_bilinear_fwd_bwd(g, o, 1);
+            if (g->nodes[o->in[0]].needs_grad) up_bilinear_fwd_bwd(g, o, 1, 0, g->nodes[o->out].H);
             break;
         case OP_LAYERNORM: ln_backward(g, o); break;
         case OP_LINEAR: linear_backward(g, o); break;

@@ -79,6 +79,18 @@ float *fl_graph_data(fl_graph *g, fl_node x); /* (C, n, H, W) for the current ba
 float *fl_graph_grad(fl_graph *g, fl_node x); /* training graphs only */
 /* train != 0: batch statistics in batch norm (and running statistics updated). */
 void fl_graph_forward(fl_graph *g, int train);
+
+/* ---- row updates (live inference on an image that grows or changes row by row) -------------------
+ * fl_graph_keep_all (before finalize, inference graphs only) keeps every activation. After one full
+ * fl_graph_forward, when rows [y0, y1) of input x changed, fl_graph_forward_rows recomputes in every
+ * node only the rows those input rows reach, and of them only the rows needed for rows [0, need) of
+ * node y (the others are remembered as stale and recomputed when a later call needs them). Result:
+ * rows [*out0, *out1) of y changed (empty when *out0 >= *out1); the other rows below `need` hold the
+ * values of a full forward on the current input. Batch 1, every op row-local (no LayerNorm, linear or
+ * reshape), else an error. */
+void fl_graph_keep_all(fl_graph *g);
+fl_status fl_graph_forward_rows(fl_graph *g, fl_node x, int64_t y0, int64_t y1, fl_node y, int64_t need,
+                                int64_t *out0, int64_t *out1);
 /* The caller has written d(loss)/d(out) into fl_graph_grad(g, out); every other activation
  * gradient is zeroed here, parameter gradients are ACCUMULATED (fl_graph_zero_grads first). */
 void fl_graph_backward(fl_graph *g, fl_node out);
