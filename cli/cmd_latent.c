@@ -146,11 +146,7 @@ static fl_status nearest_patches(fl_ctx *ctx, const fl_image *lat, const float *
         st = fl_image_set_label(ctx, out, c, lab);
         *used = found;
     }
-    if (!st) {
-        out->pixel_width = s->pixel_width;
-        out->pixel_height = s->pixel_height;
-        memcpy(out->unit, s->unit, sizeof out->unit);
-    }
+    if (!st) fl_image_copy_calibration(out, s);
     fl_free(valid);
     fl_free(idx);
     return st;
@@ -343,11 +339,7 @@ static fl_status grid_montage(fl_ctx *ctx, const centroid_decoder *dc, int32_t n
                  lo[1], hi[1]);
         st = fl_image_set_label(ctx, out, 0, lab);
     }
-    if (!st && cal) {
-        out->pixel_width = cal->pixel_width;
-        out->pixel_height = cal->pixel_height;
-        memcpy(out->unit, cal->unit, sizeof out->unit);
-    }
+    if (!st && cal) fl_image_copy_calibration(out, cal);
     fl_free(lat);
     fl_free(dec);
     return st;

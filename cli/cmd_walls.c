@@ -80,10 +80,7 @@ static fl_status image_like(fl_ctx *ctx, const fl_image *like, fl_image *out)
     fl_image_init(out);
     fl_status st = fl_image_alloc(ctx, out, like->width, like->height, like->channels, like->slices, like->frames);
     if (st) return st;
-    out->pixel_width = like->pixel_width;
-    out->pixel_height = like->pixel_height;
-    out->pixel_depth = like->pixel_depth;
-    memcpy(out->unit, like->unit, sizeof out->unit);
+    fl_image_copy_calibration(out, like);
     return FL_OK;
 }
 

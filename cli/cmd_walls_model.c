@@ -450,6 +450,7 @@ int cmd_walls_live(int argc, char **argv)
         cli_json_int(&j, "width", w);
         cli_json_int(&j, "height", h);
         cli_json_int(&j, "members", fl_reshed_members(m));
+        cli_json_str(&j, "live_mode", fl_reshed_live_incremental(lv) ? "rows" : "band");
         cli_json_int(&j, "band_rows", fl_reshed_live_band_rows(lv));
         cli_json_int(&j, "receptive_field_radius", FL_RESHED_RF_RADIUS);
         cli_json_num(&j, "seconds_per_line", total / (double)h);

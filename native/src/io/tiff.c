@@ -105,6 +105,14 @@ fl_status fl_image_alloc(fl_ctx *ctx, fl_image *img, int64_t w, int64_t h, int64
     return FL_OK;
 }
 
+void fl_image_copy_calibration(fl_image *dst, const fl_image *src)
+{
+    dst->pixel_width = src->pixel_width;
+    dst->pixel_height = src->pixel_height;
+    dst->pixel_depth = src->pixel_depth;
+    memcpy(dst->unit, src->unit, sizeof dst->unit);
+}
+
 fl_status fl_image_set_label(fl_ctx *ctx, fl_image *img, int64_t plane, const char *label)
 {
     if (!img) return fl_fail(ctx, FL_EINVAL, "fl_image_set_label: no image");

@@ -24,6 +24,8 @@ int64_t fl_image_planes(const fl_image *img);
 /* Allocate data (zeroed) for the given dimensions; checks overflow and the ctx memory budget. */
 fl_status fl_image_alloc(fl_ctx *ctx, fl_image *img, int64_t w, int64_t h, int64_t c, int64_t z, int64_t t);
 fl_status fl_image_set_label(fl_ctx *ctx, fl_image *img, int64_t plane, const char *label);
+/* The spatial calibration (pixel width, height, depth, unit) of src onto dst. */
+void fl_image_copy_calibration(fl_image *dst, const fl_image *src);
 
 fl_status fl_tiff_read(fl_ctx *ctx, const char *path, fl_image *out);
 /* float32, ImageJ hyperstack description (images/channels/slices/frames/unit/spacing/min/max),
