@@ -116,6 +116,10 @@ if(FL_XVFB)
 
   fl_ij_test(ij_batch_macro 600 ${FL_IJ_MACROS}/batch_test.ijm "${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/batch"
     "BATCH DONE 2 files(.|\n)*BATCH DONE 2 files(.|\n)*RESULT batch outputs ok" "${FL_IJ_FAIL}")
+  # issue 5: macros/batch_walls.ijm (folder of PFM images + .zip ROI labels / _mask.tif masks -> train, segment)
+  fl_ij_test(ij_batch_walls 600 ${FL_IJ_MACROS}/batch_walls_test.ijm "${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/batch_walls"
+    "BATCH WALLS DONE 2 images(.|\n)*BATCH WALLS DONE 2 images(.|\n)*RESULT batch walls outputs(.|\n)*DONE batch walls"
+    "${FL_IJ_FAIL}")
 
   fl_ij_test(ij_demo_macro 900 ${CMAKE_SOURCE_DIR}/macros/ferrolens_demo.ijm
     "${CMAKE_SOURCE_DIR}/sample-stacks/iv_grid.tif:${FL_IJ_OUT}/demo:epochs=3"

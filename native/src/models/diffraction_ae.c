@@ -23,6 +23,9 @@
 #define FAMILY_NAME "diffraction-ae"
 #define SEED_ENC 0x3e4cull
 #define SEED_DEC 0x3dec0ull
+/* Initial bias of every embedding channel (fc_enc.bias; PyTorch would draw it from U(-1/8, 1/8) for an 8 x 8
+ * bottleneck): positive, so that no ReLU channel starts dead. See fl_dae_create. */
+#define FC_ENC_BIAS0 0.1f
 
 struct fl_dae {
     fl_dae_config cfg;
@@ -33,6 +36,7 @@ struct fl_dae {
     fl_dae_epoch *hist;
     int32_t nhist;
     char *training_json;
+    int32_t fresh;            /* 1: initial weights, never trained nor loaded (training sets the output bias) */
 };
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -292,6 +296,15 @@ fl_status fl_dae_create(fl_ctx *ctx, const fl_dae_config *cfg, fl_dae **out)
         return st;
     }
     for (int32_t i = 0; i < m->tensors.count; i++) m->nparams += fl_tensor_numel(&m->tensors.items[i]);
+    /* Embedding channels start alive: fc_enc.bias = FC_ENC_BIAS0 instead of PyTorch's U(-1/8, 1/8), which
+     * leaves some channels below zero for every pattern from the start (ReLU: no gradient, dead for good). */
+    fl_tensor *eb = (fl_tensor *)fl_tensor_list_find(&m->tensors, "fc_enc.bias");
+    if (!eb) {
+        fl_dae_free(m);
+        return fl_fail(ctx, FL_EINTERNAL, "the network has no fc_enc.bias");
+    }
+    for (int64_t i = 0; i < fl_tensor_numel(eb); i++) eb->data[i] = FC_ENC_BIAS0;
+    m->fresh = 1;
     *out = m;
     return FL_OK;
 }
@@ -677,6 +690,53 @@ static void record_json(fl_dae *m, const fl_dae_report *r)
     fl_strbuf_free(&b);
 }
 
+/* First training of a fresh model: the bias of the decoder's last conv (the output, log(I + 1) units) starts at
+ * the mean log value of the training patterns instead of near 0. Otherwise the first hundred Adam steps are
+ * spent shifting the whole output by ~1-3 log units; that coherent gradient runs back through fc_dec into
+ * every embedding channel at once and pushes many of them below zero for good (dead ReLU channels: about half
+ * of them in the first epoch on the synthetic stem4d set). The mean comes from the cached set or, when the
+ * set is streamed, from up to 1024 evenly spaced selected patterns. The model itself is changed only when
+ * training succeeds (the network holds a copy). */
+static fl_status init_output_bias(fl_ctx *ctx, const fl_dae *m, fl_dae_net *net, fl_stem4d *src, const int64_t *sel,
+                                  int64_t ntrain, const float *set)
+{
+    const fl_dae_config *c = &m->cfg;
+    const int64_t HW = (int64_t)c->pattern_h * c->pattern_w;
+    double sum = 0;
+    int64_t used = 0;
+    fl_status st = FL_OK;
+    if (set) {
+        for (int64_t i = 0; i < ntrain * HW; i++) sum += set[i];
+        used = ntrain;
+    } else {
+        float *one = fl_alloc((size_t)HW * sizeof(float));
+        if (!one) return fl_fail(ctx, FL_ENOMEM, "out of memory");
+        const int64_t want = ntrain < 1024 ? ntrain : 1024;
+        for (int64_t k = 0; k < want && !st; k++) {
+            const int64_t t = sel[k * ntrain / want];
+            st = fl_stem4d_read(ctx, src, t, 1, c->bin, one);
+            if (!st) st = log_transform(ctx, one, 1, HW, t, NULL, c->normalise);
+            for (int64_t j = 0; j < HW && !st; j++) sum += one[j];
+        }
+        fl_free(one);
+        used = want;
+    }
+    if (st || used < 1) return st;
+    char name[64];
+    snprintf(name, sizeof name, "decoder.%d.bias", 3 + 3 * m->npools);
+    fl_tensor_list l;
+    fl_tensor_list_init(&l);
+    for (int32_t i = 0; i < m->tensors.count && !st; i++) {
+        const fl_tensor *t = &m->tensors.items[i];
+        fl_tensor *u = fl_tensor_list_add(ctx, &l, t->name, t->ndim, t->shape, t->data);
+        if (!u) st = fl_fail(ctx, FL_ENOMEM, "out of memory");
+        else if (!strcmp(t->name, name) && fl_tensor_numel(u) == 1) u->data[0] = (float)(sum / (double)(used * HW));
+    }
+    if (!st) st = fl_graph_import(net->dec.g, ctx, &l, "");
+    fl_tensor_list_free(&l);
+    return st;
+}
+
 fl_status fl_dae_train(fl_ctx *ctx, fl_dae *m, fl_stem4d *src, fl_dae_report *report)
 {
     if (!m) return fl_fail(ctx, FL_EINVAL, "train: no model");
@@ -735,6 +795,7 @@ fl_status fl_dae_train(fl_ctx *ctx, fl_dae *m, fl_stem4d *src, fl_dae_report *re
         fl_free(one);
         if (!st) m->cfg.normalise = (float)fmax(sum / (double)ntrain, 1e-6);
     }
+    if (!st && m->fresh) st = init_output_bias(ctx, m, net, src, sel, ntrain, cached ? set : NULL);
     fl_dae_report rep;
     memset(&rep, 0, sizeof rep);
     rep.best_epoch = -1;
@@ -823,6 +884,7 @@ fl_status fl_dae_train(fl_ctx *ctx, fl_dae *m, fl_stem4d *src, fl_dae_report *re
             m->hist = hist;
             m->nhist = rep.epochs_run;
             hist = NULL;
+            m->fresh = 0;
             record_json(m, &rep);
         }
     }
@@ -1229,6 +1291,7 @@ fl_status fl_dae_load(fl_ctx *ctx, const char *path, fl_dae **out)
             if (!st) memcpy(t->data, s->data, (size_t)ne * sizeof(float));
         }
     }
+    if (!st) m->fresh = 0; /* trained weights: training continues from them as they are */
     if (!st) {
         const char *tr = fl_tensor_list_get_meta(&list, "training");
         if (tr && !(m->training_json = strdup(tr))) st = fl_fail(ctx, FL_ENOMEM, "out of memory");
