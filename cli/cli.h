@@ -132,6 +132,7 @@ fl_status cli_write_tiff(fl_ctx *ctx, const char *dir, const char *name, const f
 typedef struct cli_json {
     fl_strbuf b;
     int count;
+    size_t out_created; /* cli_command_start: length of the prefix of --out it created (0: none) */
 } cli_json;
 void cli_json_begin(cli_json *j);
 void cli_json_str(cli_json *j, const char *key, const char *value);  /* NULL value -> null */

@@ -325,8 +325,15 @@ fl_ctx *cli_ctx_new(const cli_option *opts)
 
 /* ---- files --------------------------------------------------------------------------------------- */
 
-int cli_mkdirs(const char *path)
+/* cli_mkdirs; *created (may be NULL) receives the length of the shortest prefix of path that this call
+ * created (0 when every component existed already). */
+static int mkdirs_created(const char *path, size_t *created);
+
+int cli_mkdirs(const char *path) { return mkdirs_created(path, NULL); }
+
+static int mkdirs_created(const char *path, size_t *created)
 {
+    if (created) *created = 0;
     if (!path || !path[0]) {
         cli_error("no output directory given");
         return -1;
@@ -342,7 +349,9 @@ int cli_mkdirs(const char *path)
         if (buf[i] == '/' || buf[i] == '\0') {
             char c = buf[i];
             buf[i] = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            if (mkdir(buf, 0777) == 0) {
+                if (created && *created == 0) *created = i;
+            } else if (errno != EEXIST) {
                 cli_error("cannot create directory '%s': %s", buf, strerror(errno));
                 return -1;
             }
@@ -382,6 +391,7 @@ void cli_json_begin(cli_json *j)
 {
     fl_strbuf_init(&j->b);
     j->count = 0;
+    j->out_created = 0;
     fl_strbuf_append(&j->b, "{", 1);
 }
 
@@ -481,13 +491,34 @@ fl_ctx *cli_command_start(const char *cmd, const cli_option *opts, const char *o
 {
     fl_ctx *ctx = cli_ctx_new(opts);
     if (!ctx) return NULL;
-    if (cli_mkdirs(out)) {
+    size_t created = 0;
+    if (mkdirs_created(out, &created)) {
         fl_ctx_free(ctx);
         return NULL;
     }
     cli_json_begin(j);
+    j->out_created = created;
     cli_json_str(j, "command", cmd);
     return ctx;
+}
+
+/* After a failed command: removes the folders of --out that cli_command_start created, from the deepest
+ * up, as long as they are empty (rmdir never removes a folder with files; folders that existed before
+ * the command are never touched). */
+static void remove_created_out(const char *out, size_t created)
+{
+    char buf[CLI_PATH_MAX];
+    size_t n = out ? strlen(out) : 0;
+    if (created == 0 || n == 0 || n >= sizeof buf || created > n) return;
+    memcpy(buf, out, n + 1);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = '\0';
+    while (n >= created) {
+        if (rmdir(buf) != 0) return;
+        while (n > 0 && buf[n - 1] != '/') n--; /* parent folder */
+        while (n > 1 && buf[n - 1] == '/') n--;
+        if (n == 0) return;
+        buf[n] = '\0';
+    }
 }
 
 int cli_summary_write(cli_json *j, const cli_option *opts, const char *out)
@@ -500,6 +531,7 @@ int cli_summary_write(cli_json *j, const cli_option *opts, const char *out)
 int cli_command_finish(fl_ctx *ctx, fl_status st, cli_json *j, const cli_option *opts, const char *out)
 {
     int rc = st ? cli_engine_error(ctx) : cli_summary_write(j, opts, out);
+    if (rc != 0) remove_created_out(out, j->out_created);
     cli_json_free(j);
     fl_ctx_free(ctx);
     return rc;

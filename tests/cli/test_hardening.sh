@@ -97,6 +97,41 @@ for cmd in "spectral-ae apply --model $SAE" "spectral-ae train --epochs 1" "deco
     expect_error "single plane; a grid of curves needs" $cmd --input "$IMG"
 done
 
+# --- a failed command removes the --out folders it created, and only those ---------------------------------
+# (cli_command_start: spectral-ae train/apply/traverse, im2spec/spec2im train/apply)
+gone() { [ ! -e "$1" ] || fail "$2: '$1' was left behind: $(ls -A "$1" 2>&1)"; }
+expect_error "not a spectral autoencoder" spectral-ae apply --model "$WAL" --input "$GRID" --out "$DIR/new1/a/b"
+gone "$DIR/new1" "spectral-ae apply (new --out with new parents)"
+expect_error "not an im2spec or spec2im" im2spec apply --model "$SAE" --structure "$IMG" --out "$DIR/new2/"
+gone "$DIR/new2" "im2spec apply (new --out, trailing slash)"
+expect_error "60000 x 60000" spectral-ae train --input "$REG/contiguous-60000x60000x1000-f32-in-200-bytes.tif" \
+    --memory 0 --out "$DIR/new3"
+gone "$DIR/new3" "spectral-ae train"
+mkdir -p "$DIR/keep_empty" "$DIR/keep_full" && echo x >"$DIR/keep_full/mine.txt"
+expect_error "not a spectral autoencoder" spectral-ae apply --model "$WAL" --input "$GRID" --out "$DIR/keep_empty"
+[ -d "$DIR/keep_empty" ] || fail "a pre-existing empty --out folder was removed"
+expect_error "not a spectral autoencoder" spectral-ae traverse --model "$WAL" --input "$GRID" --out "$DIR/keep_full/sub"
+gone "$DIR/keep_full/sub" "spectral-ae traverse (new folder inside an existing one)"
+[ "$(cat "$DIR/keep_full/mine.txt" 2>/dev/null)" = x ] || fail "a file in a pre-existing --out parent was touched"
+# a success keeps its folder
+"$BIN" spectral-ae apply --model "$SAE" --input "$GRID" --out "$DIR/ok1/x" --threads 1 >/dev/null 2>&1 ||
+    fail "spectral-ae apply (valid)"
+[ -s "$DIR/ok1/x/summary.json" ] || fail "a successful command lost its --out folder"
+
+# --- Keras files on which libhdf5 1.10.8 itself crashes: one clean error, no model written ---------------
+KREG="$(cd "$(dirname "$0")/../fuzz/regressions/keras" && pwd)"
+for f in hdf5-global-heap-H5HG_read-segv.h5 hdf5-attr-decode-heap-overflow.h5; do
+    n=$((n + 1))
+    "$BIN" model import-keras --input "$KREG/$f" --model "$DIR/k$n.safetensors" >"$DIR/k$n.out" 2>"$DIR/k$n.err"
+    rc=$?
+    [ $rc -eq 1 ] || fail "import-keras $f exited $rc, expected 1: $(cat "$DIR/k$n.err")"
+    [ "$(grep -c . "$DIR/k$n.err")" -eq 1 ] && grep -q "^ferrolens: error: " "$DIR/k$n.err" ||
+        fail "import-keras $f: not one error line: $(cat "$DIR/k$n.err")"
+    [ ! -e "$DIR/k$n.safetensors" ] || fail "import-keras $f wrote a model"
+done
+grep -q "the HDF5 library failed while reading .*hdf5-global-heap-H5HG_read-segv.h5" "$DIR"/k*.err ||
+    fail "the libhdf5 SEGV is not reported as such"
+
 echo "$n bad-input cases checked"
 if [ $fails -ne 0 ]; then echo "$fails failure(s)"; exit 1; fi
 echo "PASS"

@@ -21,6 +21,7 @@
  * (the engine has no other HDF5 user).
  */
 #include "keras_hdf5.h"
+#include "safetensors.h"
 
 #include <hdf5.h>
 
@@ -49,9 +50,9 @@ typedef struct h5_guard {
     void *data;
 } h5_guard;
 
-static void h5_enter(h5_guard *g)
+/* Silences libhdf5's automatic error printing; the caller holds g_h5_lock. */
+static void h5_quiet(h5_guard *g)
 {
-    pthread_mutex_lock(&g_h5_lock);
     g->func = NULL;
     g->data = NULL;
     if (H5Eget_auto2(H5E_DEFAULT, &g->func, &g->data) < 0) {
@@ -61,11 +62,7 @@ static void h5_enter(h5_guard *g)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
-static void h5_leave(h5_guard *g)
-{
-    H5Eset_auto2(H5E_DEFAULT, g->func, g->data);
-    pthread_mutex_unlock(&g_h5_lock);
-}
+static void h5_restore(h5_guard *g) { H5Eset_auto2(H5E_DEFAULT, g->func, g->data); }
 
 static void h5_close_obj(hid_t *id, herr_t (*fn)(hid_t))
 {
@@ -580,8 +577,9 @@ done:
     return st;
 }
 
-/* Opens the file and reads every layer with weights (under the HDF5 lock). */
-static fl_status kw_read_file(fl_ctx *ctx, const char *path, kw_file *f)
+/* Opens the file with libhdf5 and reads every layer with weights. The caller has run h5_precheck and
+ * holds g_h5_lock (in the import child: a copy of the parent's locked mutex, see kw_read_file). */
+static fl_status kw_parse_h5(fl_ctx *ctx, const char *path, kw_file *f)
 {
     fl_status st = FL_OK;
     hid_t fapl = H5I_INVALID_HID, gapl = H5I_INVALID_HID, dapl = H5I_INVALID_HID;
@@ -591,11 +589,7 @@ static fl_status kw_read_file(fl_ctx *ctx, const char *path, kw_file *f)
     h5_guard guard;
 
     memset(f, 0, sizeof *f);
-    if (!path || !*path) return fl_fail(ctx, FL_EINVAL, "no Keras file name given");
-    fl_status pre = h5_precheck(ctx, path);
-    if (pre != FL_OK) return pre;
-
-    h5_enter(&guard);
+    h5_quiet(&guard);
 #if H5_VERSION_GE(1, 12, 0)
     htri_t ish5 = H5Fis_accessible(path, H5P_DEFAULT);
 #else
@@ -691,9 +685,467 @@ done:
     h5_close_obj(&dapl, H5Pclose);
     h5_close_obj(&gapl, H5Pclose);
     h5_close_obj(&fapl, H5Pclose);
-    h5_leave(&guard);
+    h5_restore(&guard);
     if (st != FL_OK) kw_file_free(f);
     return st;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Isolation of libhdf5 in a child process.
+ *
+ * Debian's libhdf5 1.10.8 crashes (out-of-bounds reads, SEGV) on some damaged files before any of
+ * our code sees the data (tests/fuzz/regressions/keras/hdf5-attr-decode-heap-overflow.h5,
+ * hdf5-global-heap-H5HG_read-segv.h5; unit tests keras_isolation). In Fiji that would kill the
+ * JVM. So the whole libhdf5 parse runs in a forked child: the child parses the file exactly as the
+ * in-process path does (kw_parse_h5), stores the layers it found (kw_to_list: tensors
+ * "l<i>.w<k>", metadata kw_layers / kw_layer<i>_name / kw_layer<i>_kind / keras_version / backend /
+ * model_config) with the engine's safetensors writer in a private temporary folder (mkdtemp, 0700),
+ * writes a fixed-size report (status and message) into a pipe and _exit()s. The parent waits for the
+ * report with a timeout (KW_CHILD_TIMEOUT_S, then SIGKILL), reaps the child, and reads the layers back
+ * with the (fuzzed) safetensors reader (kw_from_list); the architecture checks (build_ae /
+ * build_decoder) then run in the parent. A child that dies by a signal, exits non-zero or leaves no
+ * complete report becomes one clear error; the temporary folder is always removed.
+ *
+ * Fork safety: g_h5_lock is held from before fork() until the child is reaped, so no other thread of
+ * ours is inside libhdf5 when the process is copied and imports stay serialised as before. The child
+ * never takes the lock (its copy is held), calls no OpenMP code (an inherited OpenMP thread pool is
+ * unusable after fork), no progress hook (JNI) and no atexit handler (_exit). It restores the default
+ * action of the crash signals (the JVM's own handlers would write hs_err files and abort) unless
+ * built with a sanitizer, whose report is more useful. On Linux it dies with its parent
+ * (PR_SET_PDEATHSIG). Without fork() (KW_USE_FORK 0) the parse runs in-process under the lock. */
+
+#ifndef KW_USE_FORK /* -DKW_USE_FORK=0: in-process parse (e.g. to fuzz kw_parse_h5 with leak detection) */
+#if defined(__unix__) || defined(__APPLE__)
+#define KW_USE_FORK 1
+#else
+#define KW_USE_FORK 0
+#endif
+#endif
+
+#if KW_USE_FORK
+#include <dirent.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#ifndef KW_CHILD_TIMEOUT_S
+#define KW_CHILD_TIMEOUT_S 60
+#endif
+#define KW_REPORT_MAGIC 0x4b574831u /* "KWH1" */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define KW_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define KW_SANITIZED 1
+#endif
+#endif
+#ifndef KW_SANITIZED
+#define KW_SANITIZED 0
+#endif
+/* AddressSanitizer builds (fuzzing): the child counts the HDF5 objects left open and the parent turns
+ * that into FL_EINTERNAL, so the fuzz target still sees unclosed handles of the reader. (LeakSanitizer
+ * cannot run in the child: the threads of the parent that fork() did not copy make it report their
+ * memory as leaked.) */
+#if defined(__SANITIZE_ADDRESS__)
+#define KW_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KW_ASAN 1
+#endif
+#endif
+#ifndef KW_ASAN
+#define KW_ASAN 0
+#endif
+#if KW_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+typedef struct kw_report {
+    uint32_t magic;
+    int32_t status;
+    int32_t open_objects; /* KW_ASAN builds only */
+    char message[FL_MSG_CAP];
+} kw_report;
+
+/* Strings from the file (layer names, keras_version, backend, model_config) may hold any bytes, but
+ * safetensors metadata must be valid UTF-8 JSON: bytes outside printable ASCII, and '%', travel as
+ * "%XX". The encoded model_config is limited so that the header stays far below
+ * FL_SAFETENSORS_MAX_HEADER (a real one is a few kB of ASCII JSON). */
+#define KW_MAX_ENCODED ((size_t)48 << 20)
+
+static fl_status meta_put(fl_ctx *ctx, fl_tensor_list *l, const char *key, const char *v)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) n += (*p < 0x20 || *p > 0x7e || *p == '%') ? 3 : 1;
+    if (n > KW_MAX_ENCODED)
+        return fl_fail(ctx, FL_EUNSUPPORTED, "the Keras attribute '%s' is too large to import (%zu bytes)", key, strlen(v));
+    char *e = malloc(n + 1);
+    if (!e) return fl_fail(ctx, FL_ENOMEM, "out of memory while reading a Keras file");
+    static const char hex[] = "0123456789ABCDEF";
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p < 0x20 || *p > 0x7e || *p == '%') {
+            e[k++] = '%';
+            e[k++] = hex[*p >> 4];
+            e[k++] = hex[*p & 15];
+        } else {
+            e[k++] = (char)*p;
+        }
+    }
+    e[k] = '\0';
+    fl_status st = fl_tensor_list_set_meta(ctx, l, key, e);
+    free(e);
+    return st;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes meta_put's "%XX" in place; 0 when malformed or when it would decode to NUL. */
+static int meta_decode(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r != '%') {
+            *w++ = *r;
+            continue;
+        }
+        int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
+        if (lo < 0 || (hi == 0 && lo == 0)) return 0;
+        *w++ = (char)(hi * 16 + lo);
+        r += 2;
+    }
+    *w = '\0';
+    return 1;
+}
+
+/* fl_tensor_list_get_meta + meta_decode into a malloc'd copy (NULL when absent; *bad when malformed). */
+static char *meta_get(const fl_tensor_list *l, const char *key, int *bad)
+{
+    const char *v = fl_tensor_list_get_meta(l, key);
+    if (!v) return NULL;
+    char *c = strdup(v);
+    if (!c || !meta_decode(c)) {
+        if (*bad != 2) *bad = c ? 1 : 2;
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static fl_status kw_to_list(fl_ctx *ctx, const kw_file *f, fl_tensor_list *l)
+{
+    char key[64], val[32];
+    fl_status st;
+    snprintf(val, sizeof val, "%d", f->n);
+    if ((st = fl_tensor_list_set_meta(ctx, l, "kw_layers", val)) != FL_OK) return st;
+    for (int i = 0; i < f->n; i++) {
+        const kw_layer *L = &f->layers[i];
+        snprintf(key, sizeof key, "kw_layer%d_name", i);
+        if ((st = meta_put(ctx, l, key, L->name)) != FL_OK) return st;
+        snprintf(key, sizeof key, "kw_layer%d_kind", i);
+        snprintf(val, sizeof val, "%d", L->kind);
+        if ((st = fl_tensor_list_set_meta(ctx, l, key, val)) != FL_OK) return st;
+        for (int k = 0; k < 6; k++) {
+            const kw_array *a = &L->w[k];
+            if (!a->data) continue;
+            snprintf(key, sizeof key, "l%d.w%d", i, k);
+            if (!fl_tensor_list_add(ctx, l, key, a->ndim, a->dims, a->data)) return ctx->status;
+        }
+    }
+    if (f->keras_version[0] && (st = meta_put(ctx, l, "keras_version", f->keras_version)) != FL_OK) return st;
+    if (f->backend[0] && (st = meta_put(ctx, l, "backend", f->backend)) != FL_OK) return st;
+    if (f->model_config && (st = meta_put(ctx, l, "model_config", f->model_config)) != FL_OK) return st;
+    return FL_OK;
+}
+
+static int parse_small_int(const char *s, int lo, int hi, int *out)
+{
+    if (!s || !*s) return 0;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+/* Takes the layers back from the list the child wrote (moves the tensor data). */
+static fl_status kw_from_list(fl_ctx *ctx, const char *path, fl_tensor_list *l, kw_file *f)
+{
+    const char *bad = "the HDF5 import helper returned an inconsistent result for '%s'";
+    char key[64];
+    int n = 0, used = 0;
+    memset(f, 0, sizeof *f);
+    if (!parse_small_int(fl_tensor_list_get_meta(l, "kw_layers"), 0, KW_MAX_LAYERS, &n))
+        return fl_fail(ctx, FL_EINTERNAL, bad, path);
+    f->layers = calloc(n > 0 ? (size_t)n : 1, sizeof *f->layers);
+    if (!f->layers) return fl_fail(ctx, FL_ENOMEM, "out of memory while reading a Keras file");
+    f->n = n;
+    int malformed = 0; /* 1: bad encoding, 2: out of memory */
+    for (int i = 0; i < n; i++) {
+        kw_layer *L = &f->layers[i];
+        snprintf(key, sizeof key, "kw_layer%d_name", i);
+        char *name = meta_get(l, key, &malformed);
+        snprintf(key, sizeof key, "kw_layer%d_kind", i);
+        int ok = name && *name && strlen(name) < sizeof L->name &&
+                 parse_small_int(fl_tensor_list_get_meta(l, key), KW_LSTM, KW_DENSE, &L->kind);
+        if (ok) snprintf(L->name, sizeof L->name, "%s", name);
+        free(name);
+        if (!ok) goto inconsistent;
+    }
+    for (int32_t t = 0; t < l->count; t++) {
+        fl_tensor *T = &l->items[t];
+        int i, k, end = 0;
+        if (sscanf(T->name, "l%d.w%d%n", &i, &k, &end) != 2 || T->name[end] != '\0' || i < 0 || i >= n || k < 0 ||
+            k > 5 || T->ndim < 1 || T->ndim > 2 || !T->data || f->layers[i].w[k].data)
+            goto inconsistent;
+        kw_array *a = &f->layers[i].w[k];
+        for (int d = 0; d < T->ndim; d++)
+            if (T->shape[d] < 1 || T->shape[d] > (int64_t)KW_MAX_DIM) goto inconsistent;
+        a->ndim = T->ndim;
+        a->dims[0] = T->shape[0];
+        a->dims[1] = T->ndim == 2 ? T->shape[1] : 0;
+        a->data = T->data;
+        T->data = NULL;
+        used++;
+    }
+    if (used != l->count) goto inconsistent;
+    char *kv = meta_get(l, "keras_version", &malformed), *be = meta_get(l, "backend", &malformed);
+    if (kv) snprintf(f->keras_version, sizeof f->keras_version, "%s", kv);
+    if (be) snprintf(f->backend, sizeof f->backend, "%s", be);
+    free(kv);
+    free(be);
+    f->model_config = meta_get(l, "model_config", &malformed);
+    if (malformed == 2) {
+        kw_file_free(f);
+        return fl_fail(ctx, FL_ENOMEM, "out of memory while reading a Keras file");
+    }
+    if (malformed) goto inconsistent;
+    return FL_OK;
+inconsistent:
+    kw_file_free(f);
+    return fl_fail(ctx, FL_EINTERNAL, bad, path);
+}
+
+static int write_all_fd(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return 0;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 1;
+}
+
+/* The child: parse, store, report, _exit. Never returns. */
+static void kw_child(const fl_ctx *parent, pid_t parent_pid, const char *path, const char *result, int fd)
+{
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent_pid) _exit(3);
+#else
+    (void)parent_pid;
+#endif
+    if (!KW_SANITIZED) {
+        static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
+    }
+#if KW_ASAN
+    /* a death callback of the parent (libFuzzer's saves the current input as a crash artifact) must not
+     * run for a death of the child, which the parent reports as a clean error */
+    __sanitizer_set_death_callback(NULL);
+#endif
+    /* a private context: one thread, no progress hook, the caller's memory budget */
+    fl_ctx c;
+    memset(&c, 0, sizeof c);
+    c.threads = 1;
+    atomic_init(&c.cancel, 0);
+    c.memory_budget = parent ? parent->memory_budget : 0;
+    kw_file f;
+    fl_tensor_list l;
+    fl_tensor_list_init(&l);
+    fl_status st = kw_parse_h5(&c, path, &f);
+    if (st == FL_OK) st = kw_to_list(&c, &f, &l);
+    if (st == FL_OK) st = fl_safetensors_write(&c, result, &l);
+    kw_report rep;
+    memset(&rep, 0, sizeof rep);
+    rep.magic = KW_REPORT_MAGIC;
+    rep.status = (int32_t)st;
+    if (st != FL_OK) snprintf(rep.message, sizeof rep.message, "%s", c.message);
+#if KW_ASAN
+    rep.open_objects = (int32_t)H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+#endif
+    _exit(write_all_fd(fd, &rep, sizeof rep) ? 0 : 4);
+}
+
+/* Removes the private temporary folder and whatever the child left in it. */
+static void remove_tmp_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char p[4200];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static fl_status kw_read_file_forked(fl_ctx *ctx, const char *path, kw_file *f)
+{
+    char dir[4096], result[4200];
+    const char *bases[2] = {getenv("TMPDIR"), "/tmp"};
+    int have_dir = 0, mkerr = 0;
+    for (int b = 0; b < 2 && !have_dir; b++) {
+        if (!bases[b] || !*bases[b]) continue;
+        if (snprintf(dir, sizeof dir, "%s/ferrolens-keras-XXXXXX", bases[b]) >= (int)sizeof dir) continue;
+        if (mkdtemp(dir)) have_dir = 1;
+        else mkerr = errno;
+    }
+    if (!have_dir)
+        return fl_fail(ctx, FL_EIO, "cannot create a temporary folder to import '%s' (TMPDIR or /tmp): %s", path,
+                       strerror(mkerr));
+    snprintf(result, sizeof result, "%s/layers.safetensors", dir);
+
+    int fds[2];
+    if (pipe(fds) != 0) {
+        int e = errno;
+        remove_tmp_dir(dir);
+        return fl_fail(ctx, FL_EIO, "cannot start the HDF5 import of '%s': %s", path, strerror(e));
+    }
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+
+    pthread_mutex_lock(&g_h5_lock);
+    /* initialise libhdf5 once in the parent (no file is touched) so that every child starts from an
+     * initialised library instead of repeating its start-up */
+    H5open();
+    pid_t me = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        kw_child(ctx, me, path, result, fds[1]);
+    }
+    int fork_err = errno;
+    close(fds[1]);
+    if (pid < 0) {
+        pthread_mutex_unlock(&g_h5_lock);
+        close(fds[0]);
+        remove_tmp_dir(dir);
+        return fl_fail(ctx, FL_EIO, "cannot start the HDF5 import of '%s' (fork: %s)", path, strerror(fork_err));
+    }
+
+    /* the report, until EOF, the timeout or a cancel request */
+    kw_report rep;
+    size_t got = 0;
+    int timed_out = 0, cancelled = 0;
+    const double deadline = mono_seconds() + KW_CHILD_TIMEOUT_S;
+    for (;;) {
+        if (fl_ctx_cancel_requested(ctx)) { cancelled = 1; break; }
+        double left = deadline - mono_seconds();
+        if (left <= 0) { timed_out = 1; break; }
+        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+        int pr = poll(&pfd, 1, left > 0.2 ? 200 : (int)(left * 1000) + 1);
+        if (pr < 0 && errno != EINTR) {
+            kill(pid, SIGKILL); /* cannot wait for the report: no result */
+            break;
+        }
+        if (pr <= 0) continue;
+        char tmp[512];
+        ssize_t r = read(fds[0], got < sizeof rep ? (char *)&rep + got : tmp,
+                         got < sizeof rep ? sizeof rep - got : sizeof tmp);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break; /* EOF: the child has exited or died */
+        if (got < sizeof rep) got += (size_t)r;
+    }
+    close(fds[0]);
+    if (timed_out || cancelled) kill(pid, SIGKILL);
+    int ws = 0, reaped = 0;
+    for (;;) {
+        pid_t w = waitpid(pid, &ws, 0);
+        if (w == pid) { reaped = 1; break; }
+        if (w < 0 && errno == EINTR) continue;
+        break; /* ECHILD: SIGCHLD ignored by the application; the report alone decides */
+    }
+    pthread_mutex_unlock(&g_h5_lock);
+
+    fl_status st;
+    const int complete = got == sizeof rep && rep.magic == KW_REPORT_MAGIC;
+    if (cancelled) {
+        st = fl_fail(ctx, FL_ECANCELLED, "cancelled by the user");
+    } else if (timed_out) {
+        st = fl_fail(ctx, FL_EFORMAT,
+                     "the HDF5 library did not finish reading '%s' within %d s (the file is damaged or far too "
+                     "large); nothing was imported",
+                     path, KW_CHILD_TIMEOUT_S);
+    } else if (!complete || (reaped && !(WIFEXITED(ws) && WEXITSTATUS(ws) == 0))) {
+        st = fl_fail(ctx, FL_EFORMAT, "the HDF5 library failed while reading '%s' (the file is damaged); nothing was imported",
+                     path);
+    } else if (rep.open_objects != 0) {
+        st = fl_fail(ctx, FL_EINTERNAL, "internal error: the Keras reader left %d HDF5 objects open on '%s' (sanitizer build check)",
+                     (int)rep.open_objects, path);
+    } else if (rep.status != FL_OK) {
+        rep.message[sizeof rep.message - 1] = '\0';
+        fl_status cs = rep.status > FL_OK && rep.status <= FL_EINTERNAL ? (fl_status)rep.status : FL_EINTERNAL;
+        st = fl_fail(ctx, cs, "%s", rep.message[0] ? rep.message : "the Keras file could not be read");
+    } else {
+        fl_tensor_list l;
+        st = fl_safetensors_read(ctx, result, &l);
+        if (st == FL_OK) {
+            st = kw_from_list(ctx, path, &l, f);
+            fl_tensor_list_free(&l);
+        } else if (st != FL_ENOMEM) {
+            char why[FL_MSG_CAP];
+            snprintf(why, sizeof why, "%s", fl_ctx_message(ctx));
+            st = fl_fail(ctx, FL_EINTERNAL, "the HDF5 import of '%s' could not be passed back from its helper process (%s)",
+                         path, why);
+        }
+    }
+    remove_tmp_dir(dir);
+    return st;
+}
+#endif /* KW_USE_FORK */
+
+/* Reads every layer with weights: the raw pre-check, then libhdf5 in a child process (in-process under
+ * the lock where there is no fork()). */
+static fl_status kw_read_file(fl_ctx *ctx, const char *path, kw_file *f)
+{
+    memset(f, 0, sizeof *f);
+    if (!path || !*path) return fl_fail(ctx, FL_EINVAL, "no Keras file name given");
+    fl_status st = h5_precheck(ctx, path);
+    if (st != FL_OK) return st;
+#if KW_USE_FORK
+    return kw_read_file_forked(ctx, path, f);
+#else
+    pthread_mutex_lock(&g_h5_lock);
+    st = kw_parse_h5(ctx, path, f);
+    pthread_mutex_unlock(&g_h5_lock);
+    return st;
+#endif
 }
 
 /* ------------------------------------------------------------------------------------------------

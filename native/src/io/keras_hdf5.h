@@ -25,7 +25,12 @@
  *   output.weight (1, 2H or H), output.bias (1)                   from the TimeDistributed Dense
  * Metadata: import_format = "keras-hdf5", keras_version, keras_backend (when the file has them).
  *
- * Thread safety: all HDF5 calls are serialised by one process-wide mutex (see keras_hdf5.c).
+ * Isolation: libhdf5 parses the file in a forked child process (where fork() exists), so a crash
+ * inside libhdf5 on a damaged file becomes FL_EFORMAT "the HDF5 library failed while reading '<file>'
+ * (the file is damaged); nothing was imported" instead of killing the caller (Fiji). The child
+ * writes its result into a private folder under $TMPDIR (else /tmp), removed before the call returns;
+ * it is killed after 60 s; cancellation (fl_ctx_request_cancel) kills it at once (FL_ECANCELLED).
+ * Thread safety: imports are serialised by one process-wide mutex (see keras_hdf5.c).
  */
 #ifndef FL_KERAS_HDF5_H
 #define FL_KERAS_HDF5_H
