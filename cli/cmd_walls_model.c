@@ -364,8 +364,9 @@ int cmd_walls_live(int argc, char **argv)
     int rc = cli_parse(cmd, live_opts, argc, argv);
     if (rc == CLI_HELP) {
         cli_print_help(stdout, cmd,
-                       "Replay a finished scan line by line through a wall ensemble, refreshing only the rows each new line\n"
-                       "can influence (receptive-field radius 69 rows), as during acquisition.",
+                       "Replay a finished scan line by line through a wall ensemble, as during acquisition: each new line\n"
+                       "recomputes only the rows it reaches in every layer (or, when those activations exceed the memory\n"
+                       "budget, a band of rows within the receptive-field radius of 69 rows).",
                        live_opts, LIVE_OUT);
         return 0;
     }

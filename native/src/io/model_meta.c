@@ -4,12 +4,13 @@
 #include <math.h>
 #include <string.h>
 
-fl_status fl_model_meta_set_common(fl_ctx *ctx, fl_tensor_list *l, const char *family)
+fl_status fl_model_meta_set_common(fl_ctx *ctx, fl_tensor_list *l, const char *family, const fl_strbuf *config)
 {
     fl_status st = fl_tensor_list_set_meta(ctx, l, "format", "ferrolens-model");
     if (!st) st = fl_tensor_list_set_meta(ctx, l, "family", family);
     if (!st) st = fl_tensor_list_set_meta(ctx, l, "format_version", FL_MODEL_FORMAT_VERSION_STRING);
     if (!st) st = fl_tensor_list_set_meta(ctx, l, "engine_version", FL_VERSION_STRING);
+    if (!st) st = fl_model_meta_set_buf(ctx, l, "config", config);
     return st;
 }
 

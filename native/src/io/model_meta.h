@@ -12,8 +12,9 @@
 #define FL_MODEL_META_STR(x) FL_MODEL_META_STR_(x)
 #define FL_MODEL_FORMAT_VERSION_STRING FL_MODEL_META_STR(FL_MODEL_FORMAT_VERSION)
 
-/* Sets format "ferrolens-model", family, format_version and engine_version on l. */
-fl_status fl_model_meta_set_common(fl_ctx *ctx, fl_tensor_list *l, const char *family);
+/* Sets format "ferrolens-model", family, format_version, engine_version and config (the family's
+ * configuration JSON in config) on l. */
+fl_status fl_model_meta_set_common(fl_ctx *ctx, fl_tensor_list *l, const char *family, const fl_strbuf *config);
 /* Sets metadata `key` to the text of b; fails with "out of memory" when building b failed. */
 fl_status fl_model_meta_set_buf(fl_ctx *ctx, fl_tensor_list *l, const char *key, const fl_strbuf *b);
 /* Checks that l (read from path) is a Ferrolens model whose family is one of families[0..n) and whose

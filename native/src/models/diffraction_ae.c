@@ -1234,12 +1234,9 @@ fl_status fl_dae_save(fl_ctx *ctx, const fl_dae *m, const char *path)
     }
     fl_strbuf b;
     fl_strbuf_init(&b);
-    if (!st) st = fl_model_meta_set_common(ctx, &list, FAMILY_NAME);
+    config_json(&b, &m->cfg);
+    if (!st) st = fl_model_meta_set_common(ctx, &list, FAMILY_NAME, &b);
     if (!st) st = fl_tensor_list_set_meta(ctx, &list, "input_transform", "log(I + 1)");
-    if (!st) {
-        config_json(&b, &m->cfg);
-        st = fl_model_meta_set_buf(ctx, &list, "config", &b);
-    }
     if (!st && m->training_json) st = fl_tensor_list_set_meta(ctx, &list, "training", m->training_json);
     if (!st) st = fl_safetensors_write(ctx, path, &list);
     fl_strbuf_free(&b);

@@ -878,13 +878,10 @@ fl_status fl_i2s_save(fl_ctx *ctx, const fl_i2s *m, const char *path)
         if (!fl_tensor_list_add(ctx, &l, t->name, t->ndim, t->shape, t->data)) st = FL_ENOMEM;
     }
     const char *fam = m->cfg.direction == FL_I2S_IM2SPEC ? FAMILY_IM2SPEC : FAMILY_SPEC2IM;
-    if (!st) st = fl_model_meta_set_common(ctx, &l, fam);
     fl_strbuf b;
     fl_strbuf_init(&b);
-    if (!st) {
-        config_json(&b, &m->cfg);
-        st = fl_model_meta_set_buf(ctx, &l, "config", &b);
-    }
+    config_json(&b, &m->cfg);
+    if (!st) st = fl_model_meta_set_common(ctx, &l, fam, &b);
     if (!st) {
         b.len = 0;
         fl_strbuf_printf_c(&b, "{\"input_mean\":%.17g,\"input_std\":%.17g,\"target_mean\":%.17g,\"target_std\":%.17g}",

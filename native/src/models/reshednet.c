@@ -846,9 +846,9 @@ fl_status fl_reshed_live_begin_mode(fl_ctx *ctx, const fl_reshed *m, int64_t wid
     lv->raw = fl_calloc((size_t)n, sizeof(float));
     lv->mean = fl_alloc((size_t)n * sizeof(float));
     lv->var = fl_alloc((size_t)n * sizeof(float));
-    lv->x = fl_alloc((size_t)nb * sizeof(float));
+    lv->x = lv->mf ? NULL : fl_alloc((size_t)nb * sizeof(float)); /* band input (row mode: the graphs' own) */
     lv->acc = fl_alloc((size_t)na * 2 * sizeof(double));
-    if (!lv->row_version || !lv->raw || !lv->mean || !lv->var || !lv->x || !lv->acc) {
+    if (!lv->row_version || !lv->raw || !lv->mean || !lv->var || (!lv->mf && !lv->x) || !lv->acc) {
         fl_reshed_live_free(lv);
         return fl_fail(ctx, FL_ENOMEM, "out of memory for the live maps");
     }
@@ -1055,12 +1055,9 @@ fl_status fl_reshed_save(fl_ctx *ctx, const fl_reshed *m, const char *path)
     c.members = m->members;
     char num[32];
     snprintf(num, sizeof num, "%d", m->members);
-    if (!st) st = fl_model_meta_set_common(ctx, &list, FAMILY_NAME);
+    config_json(&b, &c);
+    if (!st) st = fl_model_meta_set_common(ctx, &list, FAMILY_NAME, &b);
     if (!st) st = fl_tensor_list_set_meta(ctx, &list, "members", num);
-    if (!st) {
-        config_json(&b, &c);
-        st = fl_model_meta_set_buf(ctx, &list, "config", &b);
-    }
     if (!st && m->training_json) st = fl_tensor_list_set_meta(ctx, &list, "training", m->training_json);
     if (!st) st = fl_safetensors_write(ctx, path, &list);
     fl_strbuf_free(&b);

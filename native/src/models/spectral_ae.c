@@ -1342,11 +1342,8 @@ fl_status fl_sae_save(fl_ctx *ctx, const fl_sae *m, const char *path)
     fl_status st = sc.st;
     fl_strbuf b;
     fl_strbuf_init(&b);
-    if (!st) st = fl_model_meta_set_common(ctx, &list, FAMILY_NAME);
-    if (!st) {
-        config_json(&b, &m->cfg);
-        st = fl_model_meta_set_buf(ctx, &list, "config", &b);
-    }
+    config_json(&b, &m->cfg);
+    if (!st) st = fl_model_meta_set_common(ctx, &list, FAMILY_NAME, &b);
     if (!st) {
         static const char *modes[] = {"global", "per-curve", "none"};
         b.len = 0;
