@@ -97,6 +97,10 @@ static void gradcheck(const char *name, builder_fn build, int64_t N, int64_t C, 
 }
 
 static fl_node b_conv3(fl_graph *g, fl_node x) { return fl_g_conv2d(g, x, "c", 3, 3, 3, 1, 1, 1, 1, 1, 1); }
+/* 32 channels in and out: the Winograd path (graph.c WINO_MIN_CHANNELS), forward and input gradient */
+static fl_node b_conv3_winograd(fl_graph *g, fl_node x) { return fl_g_conv2d(g, x, "c", 32, 3, 3, 1, 1, 1, 1, 1, 1); }
+static fl_node b_conv_dilated_winograd(fl_graph *g, fl_node x) { return fl_g_conv2d(g, x, "c", 32, 3, 3, 1, 2, 2, 2, 2, 1); }
+static fl_node b_conv1d_winograd(fl_graph *g, fl_node x) { return fl_g_conv1d(g, x, "c", 32, 3, 1, 3, 3, 1); }
 static fl_node b_conv_dil_stride(fl_graph *g, fl_node x) { return fl_g_conv2d(g, x, "c", 3, 3, 2, 2, 2, 1, 2, 1, 0); }
 static fl_node b_conv1x1(fl_graph *g, fl_node x) { return fl_g_conv2d(g, x, "c", 4, 1, 1, 1, 0, 0, 1, 1, 1); }
 static fl_node b_conv1d(fl_graph *g, fl_node x) { return fl_g_conv1d(g, x, "c", 3, 3, 1, 3, 3, 1); }
@@ -126,6 +130,9 @@ static fl_node b_sum_concat(fl_graph *g, fl_node x)
 }
 
 Test(graph, conv2d_gradients) { gradcheck("conv3x3", b_conv3, 2, 2, 5, 6); }
+Test(graph, conv2d_winograd_gradients) { gradcheck("conv3x3 winograd", b_conv3_winograd, 2, 32, 6, 7); }
+Test(graph, conv2d_dilated_winograd_gradients) { gradcheck("conv3x3 dil2 winograd", b_conv_dilated_winograd, 2, 32, 7, 9); }
+Test(graph, conv1d_dilated_winograd_gradients) { gradcheck("conv1d dil3 winograd", b_conv1d_winograd, 2, 32, 1, 19); }
 Test(graph, conv2d_dilated_strided_gradients) { gradcheck("conv dil2 stride2", b_conv_dil_stride, 2, 2, 7, 6); }
 Test(graph, conv1x1_gradients) { gradcheck("conv1x1", b_conv1x1, 3, 2, 3, 4); }
 Test(graph, conv1d_gradients) { gradcheck("conv1d", b_conv1d, 2, 2, 1, 9); }
@@ -144,7 +151,7 @@ Test(graph, sum_of_intermediates_and_concat_gradients) { gradcheck("sum+concat",
 
 /* Direct convolution (PyTorch semantics, zero padding) against the graph's convolution, for shapes
  * that take each path of the column packer: small planes (gather table), rows wider than a panel
- * (runs, crossing panel ends), stride 2 on wide rows, a dilated 1-D convolution. */
+ * (runs, crossing panel ends), stride 2 on wide rows, a dilated 1-D convolution; and Winograd layers. */
 static void conv_vs_direct(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int kh, int kw, int s, int ph,
                            int pw, int dh, int dw)
 {
@@ -191,6 +198,10 @@ Test(graph, conv2d_matches_direct_convolution)
     conv_vs_direct(2, 2, 6, 41, 3, 3, 3, 2, 1, 1, 2, 2);   /* wide rows, stride 2, dilation 2 */
     conv_vs_direct(4, 3, 1, 70, 4, 1, 3, 1, 0, 4, 1, 4);   /* 1-D, dilation 4 */
     conv_vs_direct(1, 70, 3, 300, 3, 3, 3, 1, 1, 1, 1, 1); /* K and N over one GEMM block */
+    conv_vs_direct(3, 32, 9, 13, 40, 3, 3, 1, 1, 1, 1, 1); /* Winograd: edge tiles, several planes */
+    conv_vs_direct(1, 48, 37, 35, 32, 3, 3, 1, 0, 2, 1, 1); /* Winograd: unequal padding, several tile blocks */
+    conv_vs_direct(2, 32, 16, 16, 32, 3, 3, 1, 3, 3, 3, 3); /* Winograd: dilation 3 */
+    conv_vs_direct(3, 32, 1, 64, 40, 1, 3, 1, 0, 4, 1, 4); /* Winograd 1-D: dilation 4 */
 }
 
 /* The PyTorch network of tests/fixtures/make_graph_golden.py, built from graph ops. */

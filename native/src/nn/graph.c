@@ -2,6 +2,7 @@
 #include "nn/graph.h"
 
 #include "ops/gemm.h"
+#include "ops/winograd.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -78,6 +79,7 @@ struct fl_graph {
     float *p, *dp, *m, *v, *bufs; /* flat parameter buffers */
     float *work;                  /* im2col / linear transposition workspace (g_work_floats) */
     int keep_all;                 /* fl_graph_keep_all: every activation persists (row updates) */
+    int no_winograd;              /* fl_graph_use_winograd(g, 0), or keep_all */
     int64_t *pend;                /* keep_all: per node, rows [pend[2i], pend[2i+1]) are stale */
     float **pool;                 /* activation buffers (owned), at most 2 per node */
     int32_t npool;
@@ -404,6 +406,11 @@ void fl_graph_keep_all(fl_graph *g)
     if (!g->finalized && !g->training && !g->failed) g->keep_all = 1;
 }
 
+void fl_graph_use_winograd(fl_graph *g, int on)
+{
+    if (!g->finalized) g->no_winograd = !on;
+}
+
 void fl_graph_keep(fl_graph *g, fl_node x)
 {
     if (x >= 0 && x < g->nnodes) g->nodes[x].keep = 1;
@@ -429,6 +436,36 @@ static int64_t conv_chunk_planes(const fl_graph *g, const g_op *o)
     return (int64_t)planes;
 }
 
+/* Winograd F(4x4, 3x3) / F(4, 3) instead of packed im2col + GEMM: stride-1 3x3 and 1-D k3 convolutions
+ * with enough channels that the small GEMMs run efficiently (bench_conv: faster from 32 channels on, not
+ * at 16). Not in row-update graphs, whose partial-row results must equal the full forward bit for bit. */
+enum { WINO_MIN_CHANNELS = 32 };
+static int conv_uses_winograd(const fl_graph *g, const g_op *o)
+{
+    const int64_t cin = g->nodes[o->in[0]].C, cout = g->nodes[o->out].C;
+    return !g->no_winograd && !g->keep_all && fl_wino_supported(o->kh, o->kw, o->stride, o->ph, o->pw, o->dh, o->dw) &&
+           cin >= WINO_MIN_CHANNELS && cout >= WINO_MIN_CHANNELS;
+}
+
+/* The Winograd geometry of a convolution's forward pass, or of its input gradient (a convolution of dy
+ * with the flipped kernel, padded by d*(k-1) - p). */
+static fl_wino_geom wino_geom(const fl_graph *g, const g_op *o, int input_grad)
+{
+    const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
+    const int one_d = o->kh == 1;
+    if (input_grad)
+        return (fl_wino_geom){in->C, out->C, g->batch, out->H, out->W, one_d,
+                              one_d ? 0 : 2 * o->dh - o->ph, 2 * o->dw - o->pw, o->dh, o->dw};
+    return (fl_wino_geom){out->C, in->C, g->batch, in->H, in->W, one_d, o->ph, o->pw, o->dh, o->dw};
+}
+
+/* U, then the scratch of fl_wino_conv, in g->work */
+static size_t wino_floats(const fl_graph *g, const fl_wino_geom *w)
+{
+    return fl_wino_weight_floats(w) + fl_wino_work_floats(g->threads, w);
+}
+
+
 static size_t g_work_floats(const fl_graph *g)
 {
     size_t w = 0;
@@ -436,6 +473,12 @@ static size_t g_work_floats(const fl_graph *g)
         const g_op *o = &g->ops[i];
         const g_node *in = o->nin ? &g->nodes[o->in[0]] : NULL, *out = &g->nodes[o->out];
         size_t need = 0;
+        if (o->kind == OP_CONV && conv_uses_winograd(g, o)) {
+            /* forward (and the input gradient: the same sizes with Cin and Cout swapped) */
+            const fl_wino_geom geo = wino_geom(g, o, 0);
+            need = wino_floats(g, &geo);
+            if (w < need) w = need;
+        }
         if (o->kind == OP_CONV && g->training) {
             /* backward only (the forward pass packs its columns itself): im2col chunk for the weight gradient, then the flipped kernel */
             need = (size_t)(in->C * o->kh * o->kw) * (size_t)(out->H * out->W) * (size_t)conv_chunk_planes(g, o);
@@ -913,6 +956,14 @@ static int conv_grad_is_conv(const g_op *o)
     return o->stride == 1 && o->ph <= o->dh * (o->kh - 1) && o->pw <= o->dw * (o->kw - 1);
 }
 
+static void wino_run(fl_graph *g, const g_op *o, int input_grad, const float *x, float beta, float *y)
+{
+    const fl_wino_geom geo = wino_geom(g, o, input_grad);
+    float *U = g->work;
+    fl_wino_weights(g->threads, P(g, o->w), &geo, input_grad, U);
+    fl_wino_conv(g->threads, U, &geo, x, beta, y, U + fl_wino_weight_floats(&geo));
+}
+
 /* Output rows [y0, y1) of every plane; a part of the rows only with batch 1 (row updates). */
 static void conv_forward(fl_graph *g, const g_op *o, int64_t y0, int64_t y1)
 {
@@ -923,6 +974,8 @@ static void conv_forward(fl_graph *g, const g_op *o, int64_t y0, int64_t y1)
     float *y = out->data + c0;
     if (conv_is_pointwise(o)) {
         fl_gemm_parallel(g->threads, 0, 0, Cout, ncols, K, 1.f, w, K, x + c0, N * HWo, 0.f, y, N * HWo);
+    } else if (conv_uses_winograd(g, o) && y0 == 0 && y1 == out->H) {
+        wino_run(g, o, 0, x, 0.f, y);
     } else {
         conv_cols src = conv_cols_of(g, o, x);
         src.col0 = c0;
@@ -970,7 +1023,9 @@ static void conv_backward(fl_graph *g, const g_op *o)
             col2im(g, o, in, out, g->work, n0, n1, dx);
         }
     }
-    if (dx && flip) {
+    if (dx && flip && conv_uses_winograd(g, o)) {
+        wino_run(g, o, 1, dy, 1.f, dx);
+    } else if (dx && flip) {
         /* wf[ci][co, kh-1-ki, kw-1-kj] = w[co][ci, ki, kj] (g->work holds at least the weight count) */
         const int64_t kk = (int64_t)o->kh * o->kw;
         float *wf = g->work;

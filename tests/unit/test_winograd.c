@@ -1,0 +1,170 @@
+/* Tests of ops/winograd: F(4x4, 3x3) and F(4, 3) against a double-precision direct convolution (every
+ * padding, dilations 1-4, 1-D, image sizes that are not multiples of the tile, several tile blocks,
+ * one-pixel images), accumulation, the flipped kernel of the input gradient, and bit-identity for 1, 2
+ * and 3 threads. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "ops/winograd.h"
+
+static void fill(float *x, int64_t n, uint32_t seed)
+{
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = (float)((seed >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+    }
+}
+
+static int64_t out_h(const fl_wino_geom *g) { return g->one_d ? g->H : g->H + 2 * g->ph - 2 * g->dh; }
+static int64_t out_w(const fl_wino_geom *g) { return g->W + 2 * g->pw - 2 * g->dw; }
+
+/* y[co][n][oy][ox] = sum w[co][ci][ki][kj] x[ci][n][oy+dh*ki-ph][ox+dw*kj-pw], and the sum of |terms| (the
+ * scale of the rounding error) in mag. */
+static void direct(const float *w, const float *x, const fl_wino_geom *g, double *y, double *mag)
+{
+    const int64_t Cout = g->Cout, Cin = g->Cin, N = g->N, H = g->H, W = g->W, Ho = out_h(g), Wo = out_w(g);
+    const int kk = g->one_d ? 3 : 9;
+    for (int64_t co = 0; co < Cout; co++)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t oy = 0; oy < Ho; oy++)
+                for (int64_t ox = 0; ox < Wo; ox++) {
+                    double s = 0, a = 0;
+                    for (int64_t ci = 0; ci < Cin; ci++)
+                        for (int q = 0; q < kk; q++) {
+                            const int64_t iy = g->one_d ? oy : oy + g->dh * (q / 3) - g->ph,
+                                          ix = ox + g->dw * (q % 3) - g->pw;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            const double t = (double)w[(co * Cin + ci) * kk + q] * x[((ci * N + n) * H + iy) * W + ix];
+                            s += t;
+                            a += fabs(t);
+                        }
+                    const int64_t j = ((co * N + n) * Ho + oy) * Wo + ox;
+                    y[j] = s;
+                    mag[j] = a;
+                }
+}
+
+static float *run(int threads, const float *w, const fl_wino_geom *g, int flip, const float *x, float beta,
+                  const float *y0)
+{
+    const int64_t ny = g->Cout * g->N * out_h(g) * out_w(g);
+    float *U = malloc(fl_wino_weight_floats(g) * sizeof(float));
+    float *work = malloc(fl_wino_work_floats(threads, g) * sizeof(float));
+    float *y = malloc((size_t)ny * sizeof(float));
+    cr_assert(U && work && y);
+    for (int64_t j = 0; j < ny; j++) y[j] = y0 ? y0[j] : NAN; /* beta 0 must overwrite NaN */
+    fl_wino_weights(threads, w, g, flip, U);
+    fl_wino_conv(threads, U, g, x, beta, y, work);
+    free(U);
+    free(work);
+    return y;
+}
+
+static void check_geom(fl_wino_geom g)
+{
+    const int64_t Cout = g.Cout, Cin = g.Cin, N = g.N, H = g.H, W = g.W, ny = Cout * N * out_h(&g) * out_w(&g);
+    const int64_t nw = Cout * Cin * (g.one_d ? 3 : 9);
+    cr_assert(fl_wino_supported(g.one_d ? 1 : 3, 3, 1, g.ph, g.pw, g.dh, g.dw));
+    float *w = malloc((size_t)nw * sizeof(float)), *x = malloc((size_t)(Cin * N * H * W) * sizeof(float));
+    double *ref = malloc((size_t)ny * sizeof(double)), *mag = malloc((size_t)ny * sizeof(double));
+    fill(w, nw, 7);
+    fill(x, Cin * N * H * W, 11);
+    direct(w, x, &g, ref, mag);
+    float *y1 = run(1, w, &g, 0, x, 0.f, NULL);
+    double worst = 0;
+    for (int64_t j = 0; j < ny; j++) {
+        const double e = fabs(y1[j] - ref[j]) / (mag[j] + 1e-30);
+        if (e > worst) worst = e;
+        cr_assert(isfinite(y1[j]), "output %lld not finite", (long long)j);
+    }
+    /* float rounding: a few units of 2^-24 of the terms' magnitude, amplified by the transforms */
+    cr_expect_leq(worst, 2e-5, "%lldx%lld conv%s %lldx%lldx%lld pad %d,%d dil %d,%d: relative error %g",
+                  (long long)Cout, (long long)Cin, g.one_d ? " 1-D" : "", (long long)N, (long long)H, (long long)W, g.ph,
+                  g.pw, g.dh, g.dw, worst);
+    for (int threads = 2; threads <= 3; threads++) {
+        float *yt = run(threads, w, &g, 0, x, 0.f, NULL);
+        for (int64_t j = 0; j < ny; j++)
+            cr_assert_eq(yt[j], y1[j], "%d threads: output %lld differs", threads, (long long)j);
+        free(yt);
+    }
+    /* beta 1 adds to what y holds */
+    float *base = malloc((size_t)ny * sizeof(float));
+    fill(base, ny, 5);
+    float *ya = run(2, w, &g, 0, x, 1.f, base);
+    for (int64_t j = 0; j < ny; j++) cr_assert_eq(ya[j], base[j] + y1[j], "accumulate: output %lld", (long long)j);
+    free(base);
+    free(ya);
+    free(y1);
+    free(w);
+    free(x);
+    free(ref);
+    free(mag);
+}
+
+static void check_case(int64_t Cout, int64_t Cin, int64_t N, int64_t H, int64_t W, int ph, int pw)
+{
+    check_geom((fl_wino_geom){Cout, Cin, N, H, W, 0, ph, pw, 1, 1});
+}
+
+Test(winograd, equals_direct_convolution_pad1) { check_case(5, 3, 2, 9, 11, 1, 1); }
+Test(winograd, equals_direct_convolution_tile_multiple) { check_case(16, 8, 1, 8, 16, 1, 1); }
+Test(winograd, equals_direct_convolution_no_padding) { check_case(3, 2, 3, 7, 5, 0, 0); }
+Test(winograd, equals_direct_convolution_pad2) { check_case(4, 6, 1, 13, 6, 2, 2); }
+Test(winograd, equals_direct_convolution_mixed_padding) { check_case(4, 5, 2, 6, 9, 2, 0); }
+Test(winograd, equals_direct_convolution_one_pixel) { check_case(8, 8, 2, 1, 1, 1, 1); }
+Test(winograd, equals_direct_convolution_many_blocks) { check_case(24, 20, 2, 37, 41, 1, 1); }
+Test(winograd, equals_direct_convolution_wide_channels) { check_case(70, 130, 1, 10, 10, 1, 1); }
+
+Test(winograd, equals_direct_convolution_dilated)
+{
+    check_geom((fl_wino_geom){6, 5, 2, 16, 16, 0, 2, 2, 2, 2});  /* 'same', dilation 2 */
+    check_geom((fl_wino_geom){4, 3, 1, 17, 19, 0, 3, 3, 3, 3});  /* dilation 3, sizes not multiples of 3 */
+    check_geom((fl_wino_geom){5, 4, 2, 16, 13, 0, 4, 8, 4, 4});  /* dilation 4, padding 1 and 2 dilations */
+    check_geom((fl_wino_geom){3, 4, 1, 21, 18, 0, 0, 2, 2, 1});  /* dilation 2 x 1, no row padding */
+}
+
+Test(winograd, equals_direct_convolution_one_d)
+{
+    check_geom((fl_wino_geom){7, 5, 3, 1, 64, 1, 0, 1, 1, 1});   /* conv1d k3 'same' */
+    check_geom((fl_wino_geom){6, 9, 2, 1, 64, 1, 0, 4, 1, 4});   /* dilation 4 */
+    check_geom((fl_wino_geom){4, 3, 2, 3, 29, 1, 0, 3, 1, 3});   /* rows are independent; 29 not a tile multiple */
+    check_geom((fl_wino_geom){130, 70, 1, 1, 40, 1, 0, 0, 1, 2}); /* no padding, wide channels */
+}
+
+Test(winograd, supported_shapes)
+{
+    cr_expect(fl_wino_supported(3, 3, 1, 1, 1, 1, 1));
+    cr_expect(fl_wino_supported(3, 3, 1, 4, 4, 2, 2));
+    cr_expect(fl_wino_supported(1, 3, 1, 0, 3, 1, 3));
+    cr_expect(!fl_wino_supported(3, 3, 2, 1, 1, 1, 1));  /* stride */
+    cr_expect(!fl_wino_supported(3, 3, 1, 3, 3, 2, 2));  /* padding not a multiple of the dilation */
+    cr_expect(!fl_wino_supported(3, 3, 1, 3, 3, 1, 1));  /* padding over 2 */
+    cr_expect(!fl_wino_supported(5, 5, 1, 2, 2, 1, 1));  /* kernel size */
+    cr_expect(!fl_wino_supported(1, 3, 1, 1, 1, 1, 1));  /* 1-D with row padding */
+}
+
+/* flip: the gradient kernel, i.e. w read as [Cin][Cout] and rotated: equals the direct convolution with
+ * that kernel built explicitly. */
+Test(winograd, flipped_kernel_is_the_input_gradient_kernel)
+{
+    const int64_t Cf = 6, Cb = 4, N = 2, H = 10, W = 7; /* forward layer Cf -> Cb; gradient pass Cb -> Cf */
+    float *w = malloc((size_t)(Cb * Cf * 9) * sizeof(float)), *wf = malloc((size_t)(Cb * Cf * 9) * sizeof(float));
+    float *x = malloc((size_t)(Cb * N * H * W) * sizeof(float));
+    fill(w, Cb * Cf * 9, 3);
+    fill(x, Cb * N * H * W, 4);
+    for (int64_t co = 0; co < Cb; co++)
+        for (int64_t ci = 0; ci < Cf; ci++)
+            for (int q = 0; q < 9; q++) wf[(ci * Cb + co) * 9 + 8 - q] = w[(co * Cf + ci) * 9 + q];
+    const fl_wino_geom g = {Cf, Cb, N, H, W, 0, 1, 1, 1, 1};
+    float *a = run(2, w, &g, 1, x, 0.f, NULL);
+    float *b = run(2, wf, &g, 0, x, 0.f, NULL);
+    for (int64_t j = 0; j < Cf * N * H * W; j++) cr_assert_eq(a[j], b[j], "output %lld", (long long)j);
+    free(a);
+    free(b);
+    free(w);
+    free(wf);
+    free(x);
+}
