@@ -26,6 +26,9 @@ enum { LANES = 8, TB_MAX = 128 };
  * fall into the same L1 set. */
 static int64_t xi_stride(int64_t C, int64_t tb) { return C * tb + 16; }
 
+/* Floats of scratch the per-block tile table takes (after V and M; see tile_table). */
+static size_t table_floats(void) { return (size_t)TB_MAX * (36 * 2 + 36 + 16 * 2); }
+
 /* Transform points: 6x6 per 2-D tile, 6 per 1-D tile. */
 static int points(const fl_wino_geom *g) { return g->one_d ? 6 : 36; }
 
@@ -34,7 +37,8 @@ size_t fl_wino_weight_floats(const fl_wino_geom *g) { return (size_t)(points(g) 
 size_t fl_wino_work_floats(int threads, const fl_wino_geom *g)
 {
     const int64_t tb = TB_MAX;
-    return (size_t)(threads < 1 ? 1 : threads) * (size_t)(points(g) * (xi_stride(g->Cin, tb) + xi_stride(g->Cout, tb)));
+    return (size_t)(threads < 1 ? 1 : threads) *
+           ((size_t)(points(g) * (xi_stride(g->Cin, tb) + xi_stride(g->Cout, tb))) + table_floats());
 }
 
 int fl_wino_supported(int kh, int kw, int stride, int ph, int pw, int dh, int dw)
@@ -120,26 +124,24 @@ typedef struct wino_layer {
     float beta;
 } wino_layer;
 
-/* Where tile t's input window starts (plane offset, top row, left column, in pixels of the image) and
- * its output tile; with dilation d the tile lives on the sub-grid of pixels d apart (residue class
- * ry, rx), on which the convolution is an undilated one. */
-typedef struct tile_pos {
-    int64_t plane, iy, ix, oy, ox;
-    int inside; /* the input window lies wholly inside the image; -1: no tile (padding lane) */
-} tile_pos;
+/* Per block, where each tile reads and writes, as offsets from the start of a channel (the same for every
+ * channel): gather[k][l] is input point k of tile l, with keep[k][l] all ones inside the image and zero
+ * for padding (a bitwise mask, so NaN or infinity elsewhere in the image cannot leak into padding);
+ * scatter[k][l] is output k of the tile, -1 outside the output. One branch-free path for every tile. */
+typedef struct tile_table {
+    int64_t *gather;  /* [36][TB] */
+    uint32_t *keep;   /* [36][TB] */
+    int64_t *scatter; /* [16][TB] */
+} tile_table;
 
-FL_INLINE void block_impl(const wino_layer *L, int64_t t0, float *V, float *M, tile_pos *pos, const int one_d)
+
+FL_INLINE void block_impl(const wino_layer *L, int64_t t0, float *V, float *M, const tile_table *tab, const int one_d)
 {
     const int P = one_d ? 6 : 36, WH = one_d ? 1 : 6, TH = one_d ? 1 : 4; /* points, window and tile height */
     const int64_t tb = L->T - t0 < L->TB ? L->T - t0 : L->TB, groups = (tb + LANES - 1) / LANES, TB = L->TB;
     const int64_t HW = L->H * L->W, N = L->N, W = L->W, H = L->H, vs = xi_stride(L->Cin, TB),
-                  ms = xi_stride(L->Cout, TB);
-    const int64_t sy = (int64_t)L->dh * W, sx = L->dw; /* input steps between window rows / columns */
+                  ms = xi_stride(L->Cout, TB), HWo = L->Ho * L->Wo;
     for (int64_t l = 0; l < groups * LANES; l++) {
-        if (l >= tb) {
-            pos[l] = (tile_pos){0, 0, 0, 0, 0, -1};
-            continue;
-        }
         int64_t t = t0 + l;
         const int64_t tx = t % L->tW;
         t /= L->tW;
@@ -148,30 +150,35 @@ FL_INLINE void block_impl(const wino_layer *L, int64_t t0, float *V, float *M, t
         const int64_t rx = t % L->dw;
         t /= L->dw;
         const int64_t ry = t % L->dh, n = t / L->dh;
+        /* output tile origin; input window origin (both in image pixels) */
         const int64_t oy = ry + L->dh * (TH * ty), ox = rx + L->dw * (4 * tx);
         const int64_t iy = oy - L->dh * L->a, ix = ox - L->dw * L->b;
-        const int inside = iy >= 0 && iy + L->dh * (WH - 1) < H && ix >= 0 && ix + L->dw * 5 < W;
-        pos[l] = (tile_pos){n * HW, iy, ix, oy, ox, inside};
+        for (int i = 0; i < WH; i++)
+            for (int j = 0; j < 6; j++) {
+                const int64_t yy = iy + i * L->dh, xx = ix + j * L->dw, k = i * 6 + j;
+                const int ok = l < tb && yy >= 0 && yy < H && xx >= 0 && xx < W;
+                tab->gather[k * TB + l] = ok ? n * HW + yy * W + xx : 0;
+                tab->keep[k * TB + l] = ok ? 0xFFFFFFFFu : 0u;
+            }
+        for (int i = 0; i < TH; i++)
+            for (int j = 0; j < 4; j++) {
+                const int64_t yy = oy + i * L->dh, xx = ox + j * L->dw;
+                tab->scatter[(i * 4 + j) * TB + l] = l < tb && yy < L->Ho && xx < L->Wo ? n * HWo + yy * L->Wo + xx : -1;
+            }
     }
     /* input transform: V[xi][c][t] */
     for (int64_t c = 0; c < L->Cin; c++) {
         const float *xc = L->x + c * N * HW;
         for (int64_t g = 0; g < groups; g++) {
             float d[36][LANES];
-            for (int l = 0; l < LANES; l++) {
-                const tile_pos *p = &pos[g * LANES + l];
-                if (p->inside > 0) {
-                    const float *s = xc + p->plane + p->iy * W + p->ix;
-                    for (int i = 0; i < WH; i++)
-                        for (int j = 0; j < 6; j++) d[i * 6 + j][l] = s[i * sy + j * sx];
-                } else {
-                    for (int i = 0; i < WH; i++)
-                        for (int j = 0; j < 6; j++) {
-                            const int64_t yy = p->iy + i * L->dh, xx = p->ix + j * L->dw;
-                            d[i * 6 + j][l] = p->inside == 0 && yy >= 0 && yy < H && xx >= 0 && xx < W
-                                                  ? xc[p->plane + yy * W + xx]
-                                                  : 0.f;
-                        }
+            for (int k = 0; k < P; k++) {
+                const int64_t *off = tab->gather + k * TB + g * LANES;
+                const uint32_t *keep = tab->keep + k * TB + g * LANES;
+                for (int l = 0; l < LANES; l++) {
+                    uint32_t v;
+                    memcpy(&v, xc + off[l], sizeof v);
+                    v &= keep[l];
+                    memcpy(&d[k][l], &v, sizeof v);
                 }
             }
             v8 v[36];
@@ -196,7 +203,6 @@ FL_INLINE void block_impl(const wino_layer *L, int64_t t0, float *V, float *M, t
         fl_gemm(0, 0, L->Cout, ncols, L->Cin, 1.f, L->U + k * L->Cout * L->Cin, L->Cin, V + k * vs, TB, 0.f, M + k * ms,
                 TB);
     /* output transform */
-    const int64_t HWo = L->Ho * L->Wo, oys = (int64_t)L->dh * L->Wo, oxs = L->dw;
     for (int64_t co = 0; co < L->Cout; co++) {
         float *yc = L->y + co * N * HWo;
         for (int64_t g = 0; g < groups; g++) {
@@ -215,20 +221,14 @@ FL_INLINE void block_impl(const wino_layer *L, int64_t t0, float *V, float *M, t
             }
             float o[16][LANES];
             for (int k = 0; k < 4 * TH; k++) store8(o[k], r[k]);
-            for (int l = 0; l < LANES; l++) {
-                const tile_pos *p = &pos[g * LANES + l];
-                if (p->inside < 0) break;
-                /* rows and columns of the tile inside the output */
-                int ni = 0, nj = 0;
-                while (ni < TH && p->oy + ni * L->dh < L->Ho) ni++;
-                while (nj < 4 && p->ox + nj * L->dw < L->Wo) nj++;
-                float *dst = yc + p->plane / HW * HWo + p->oy * L->Wo + p->ox;
+            for (int k = 0; k < 4 * TH; k++) {
+                const int64_t *off = tab->scatter + k * TB + g * LANES;
                 if (L->beta == 0.f) {
-                    for (int i = 0; i < ni; i++)
-                        for (int j = 0; j < nj; j++) dst[i * oys + j * oxs] = o[i * 4 + j][l];
+                    for (int l = 0; l < LANES; l++)
+                        if (off[l] >= 0) yc[off[l]] = o[k][l];
                 } else {
-                    for (int i = 0; i < ni; i++)
-                        for (int j = 0; j < nj; j++) dst[i * oys + j * oxs] += o[i * 4 + j][l];
+                    for (int l = 0; l < LANES; l++)
+                        if (off[l] >= 0) yc[off[l]] += o[k][l];
                 }
             }
         }
@@ -236,25 +236,25 @@ FL_INLINE void block_impl(const wino_layer *L, int64_t t0, float *V, float *M, t
 }
 
 __attribute__((target("avx2,fma"))) static void block_avx2_2d(const wino_layer *L, int64_t t0, float *V, float *M,
-                                                              tile_pos *pos)
+                                                              const tile_table *tab)
 {
-    block_impl(L, t0, V, M, pos, 0);
+    block_impl(L, t0, V, M, tab, 0);
 }
 
 __attribute__((target("avx2,fma"))) static void block_avx2_1d(const wino_layer *L, int64_t t0, float *V, float *M,
-                                                              tile_pos *pos)
+                                                              const tile_table *tab)
 {
-    block_impl(L, t0, V, M, pos, 1);
+    block_impl(L, t0, V, M, tab, 1);
 }
 
-static void block_generic_2d(const wino_layer *L, int64_t t0, float *V, float *M, tile_pos *pos)
+static void block_generic_2d(const wino_layer *L, int64_t t0, float *V, float *M, const tile_table *tab)
 {
-    block_impl(L, t0, V, M, pos, 0);
+    block_impl(L, t0, V, M, tab, 0);
 }
 
-static void block_generic_1d(const wino_layer *L, int64_t t0, float *V, float *M, tile_pos *pos)
+static void block_generic_1d(const wino_layer *L, int64_t t0, float *V, float *M, const tile_table *tab)
 {
-    block_impl(L, t0, V, M, pos, 1);
+    block_impl(L, t0, V, M, tab, 1);
 }
 
 void fl_wino_conv(int threads, const float *U, const fl_wino_geom *geo, const float *x, float beta, float *y,
@@ -283,14 +283,16 @@ void fl_wino_conv(int threads, const float *U, const fl_wino_geom *geo, const fl
     const int64_t nblocks = (L.T + L.TB - 1) / L.TB;
     const int nthr = nblocks < threads ? (int)nblocks : threads;
     const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    void (*block)(const wino_layer *, int64_t, float *, float *, tile_pos *) =
+    void (*block)(const wino_layer *, int64_t, float *, float *, const tile_table *) =
         avx2 ? (one_d ? block_avx2_1d : block_avx2_2d) : (one_d ? block_generic_1d : block_generic_2d);
-    const size_t per_thread = (size_t)(P * (xi_stride(Cin, tb_max) + xi_stride(Cout, tb_max)));
+    const size_t vm = (size_t)(P * (xi_stride(Cin, tb_max) + xi_stride(Cout, tb_max))), per_thread = vm + table_floats();
 #pragma omp parallel num_threads(nthr)
     {
         float *V = work + (size_t)omp_get_thread_num() * per_thread, *M = V + P * xi_stride(Cin, L.TB);
-        tile_pos pos[TB_MAX];
+        /* the table after V and M (vm is even, so the int64 arrays stay 8-byte aligned) */
+        int64_t *t64 = (int64_t *)(void *)(V + vm);
+        const tile_table tab = {t64, (uint32_t *)(t64 + 36 * TB_MAX + 16 * TB_MAX), t64 + 36 * TB_MAX};
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t b = 0; b < nblocks; b++) block(&L, b * L.TB, V, M, pos);
+        for (int64_t b = 0; b < nblocks; b++) block(&L, b * L.TB, V, M, &tab);
     }
 }
