@@ -232,7 +232,8 @@ static int action_train(int argc, char **argv)
     c.contrastive_after = cli_is_set(opts, "contrastive-after") ? (float)cli_float(opts, "contrastive-after") : c.contrastive;
     c.divergence_after = cli_is_set(opts, "divergence-after") ? (float)cli_float(opts, "divergence-after") : c.divergence;
     if (!se && (cli_is_set(opts, "l1-after") || cli_is_set(opts, "contrastive-after") || cli_is_set(opts, "divergence-after")))
-        return cli_usage_error(cmd, "the --*-after weights need --schedule-epoch N");
+        return cli_usage_error(cmd, "--%s needs --schedule-epoch N (the epoch from which it applies)",
+                               cli_is_set(opts, "l1-after") ? "l1-after" : cli_is_set(opts, "contrastive-after") ? "contrastive-after" : "divergence-after");
     c.scan_stride = (int32_t)cli_int(opts, "stride");
     c.fraction = (float)cli_float(opts, "fraction");
     c.normalise = (float)cli_float(opts, "normalise");

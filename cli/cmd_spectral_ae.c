@@ -318,7 +318,8 @@ static int sae_train(int argc, char **argv)
 
 static int sae_apply(int argc, char **argv)
 {
-    const char *cmd = "spectral-ae apply";
+    /* traverse runs as apply, but messages name the action the user typed */
+    const char *cmd = argc > 0 && !strcmp(argv[0], "traverse") ? "spectral-ae traverse" : "spectral-ae apply";
     int rc = cli_parse(cmd, apply_opts, argc - 1, argv + 1);
     if (rc == CLI_HELP) {
         cli_print_help(stdout, cmd,

@@ -80,6 +80,8 @@ static int need(const char *cmd, cli_option *opts, const char *const *names)
     return 0;
 }
 
+static fl_status out_path(fl_ctx *ctx, char *buf, size_t cap, const char *out, const char *name);
+
 static fl_status write_stack(fl_ctx *ctx, const char *dir, const char *name, const float *data, int64_t w, int64_t h,
                              int64_t planes)
 {
@@ -87,14 +89,17 @@ static fl_status write_stack(fl_ctx *ctx, const char *dir, const char *name, con
     fl_image_init(&img);
     fl_status st = fl_image_alloc(ctx, &img, w, h, 1, planes, 1);
     if (!st) {
+        char path[CLI_PATH_MAX];
         memcpy(img.data, data, (size_t)(w * h * planes) * sizeof(float));
-        st = cli_write_tiff(ctx, dir, name, &img);
+        st = out_path(ctx, path, sizeof path, dir, name);
+        if (!st) st = fl_tiff_write(ctx, path, &img);
     }
     fl_image_free(&img);
     return st;
 }
 
-/* Reads images and masks into pairs (planes of both files, same count). Returns 0 or an exit code. */
+/* Reads images and masks into pairs (planes of both files, same count). Returns FL_OK or a status with the
+ * message in ctx. */
 typedef struct pairs_in {
     fl_image img, msk;
     fl_reshed_pair *p;
@@ -108,43 +113,40 @@ static void pairs_free(pairs_in *q)
     free(q->p);
 }
 
-static int read_pairs(const char *cmd, fl_ctx *ctx, cli_option *opts, pairs_in *q)
+static fl_status read_pairs(fl_ctx *ctx, cli_option *opts, pairs_in *q)
 {
-    memset(q, 0, sizeof *q);
-    fl_image_init(&q->img);
-    fl_image_init(&q->msk);
-    if (fl_tiff_read(ctx, cli_str(opts, "input"), &q->img) || fl_tiff_read(ctx, cli_str(opts, "masks"), &q->msk))
-        return cli_engine_error(ctx);
-    if (q->img.is_rgb || q->msk.is_rgb) return cli_error("RGB images are not supported: convert the images and masks to 8-, 16- or 32-bit grey");
+    fl_status st = fl_tiff_read(ctx, cli_str(opts, "input"), &q->img);
+    if (!st) st = fl_tiff_read(ctx, cli_str(opts, "masks"), &q->msk);
+    if (st) return st;
+    if (q->img.is_rgb || q->msk.is_rgb)
+        return fl_fail(ctx, FL_EUNSUPPORTED, "RGB images are not supported: convert the images and masks to 8-, 16- or 32-bit grey");
     const int64_t ni = fl_image_planes(&q->img), nm = fl_image_planes(&q->msk);
     if (ni != nm)
-        return cli_usage_error(cmd, "--input has %lld planes but --masks has %lld: give one mask per image", (long long)ni, (long long)nm);
-    if (ni > 100000) return cli_usage_error(cmd, "too many planes (%lld)", (long long)ni);
+        return fl_fail(ctx, FL_EMISMATCH, "--input has %lld planes but --masks has %lld: give one mask per image", (long long)ni,
+                       (long long)nm);
+    if (ni > 100000) return fl_fail(ctx, FL_EINVAL, "too many planes (%lld)", (long long)ni);
     q->n = (int32_t)ni;
     q->p = calloc((size_t)ni, sizeof *q->p);
-    if (!q->p) return cli_error("out of memory");
+    if (!q->p) return fl_fail(ctx, FL_ENOMEM, "out of memory");
     const int64_t si = q->img.width * q->img.height, sm = q->msk.width * q->msk.height;
     for (int64_t i = 0; i < ni; i++)
         q->p[i] = (fl_reshed_pair){q->img.data + i * si, q->img.width, q->img.height, q->msk.data + i * sm, q->msk.width,
                                    q->msk.height};
-    (void)ctx;
-    return 0;
+    return FL_OK;
 }
 
-static int write_loss_csv(const fl_reshed *m, const char *out)
+static fl_status write_loss_csv(fl_ctx *ctx, const fl_reshed *m, const char *path)
 {
-    char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, out, "loss.csv")) return CLI_EXIT_FAIL;
     FILE *f = fopen(path, "w");
-    if (!f) return cli_error("cannot write %s", path);
+    if (!f) return fl_fail(ctx, FL_EIO, "cannot write %s", path);
     int32_t M, I;
     const float *L = fl_reshed_loss_history(m, &M, &I);
     fprintf(f, "member,iteration,focal_loss\n");
     for (int32_t k = 0; L && k < M; k++)
         for (int32_t i = 0; i < I; i++)
             if (isfinite(L[(int64_t)k * I + i])) fprintf(f, "%d,%d,%.8g\n", k, i + 1, (double)L[(int64_t)k * I + i]);
-    if (fclose(f)) return cli_error("cannot write %s", path);
-    return 0;
+    if (fclose(f)) return fl_fail(ctx, FL_EIO, "cannot write %s", path);
+    return FL_OK;
 }
 
 static double final_loss(const fl_reshed *m)
@@ -159,31 +161,39 @@ static double final_loss(const fl_reshed *m)
     return n ? s / n : NAN;
 }
 
-static int save_and_summarise(fl_ctx *ctx, fl_status st, fl_reshed *m, cli_option *opts, const char *out, cli_json *j,
-                              double secs)
+/* out/name into buf, or FL_EINVAL (message in ctx) when it does not fit. */
+static fl_status out_path(fl_ctx *ctx, char *buf, size_t cap, const char *out, const char *name)
 {
-    int rc = 0;
-    char path[CLI_PATH_MAX];
-    const int cancelled = st == FL_ECANCELLED && m;
-    if (st && !cancelled) rc = cli_engine_error(ctx);
-    if (!rc && cancelled) fprintf(stderr, "ferrolens: %s\n", fl_ctx_message(ctx));
-    if (!rc && cli_path_join(path, sizeof path, out, "model.safetensors")) rc = CLI_EXIT_FAIL;
-    if (!rc && fl_reshed_save(ctx, m, path)) rc = cli_engine_error(ctx);
-    if (!rc) rc = write_loss_csv(m, out);
-    if (!rc) {
-        const fl_reshed_config *c = fl_reshed_get_config(m);
-        cli_json_str(j, "model", path);
-        cli_json_int(j, "members", fl_reshed_members(m));
-        cli_json_int(j, "filters", c->nb_filters);
-        cli_json_int(j, "parameters_per_member", fl_reshed_param_count(m));
-        cli_json_num(j, "final_loss", final_loss(m));
-        cli_json_bool(j, "cancelled", cancelled);
-        cli_json_num(j, "seconds", secs);
-        cli_json_int(j, "threads", fl_ctx_threads(ctx));
-        rc = cli_summary_write(j, opts, out);
-    }
-    return rc;
+    size_t dl = strlen(out);
+    int n = snprintf(buf, cap, "%s%s%s", out, dl && out[dl - 1] == '/' ? "" : "/", name);
+    return n < 0 || (size_t)n >= cap ? fl_fail(ctx, FL_EINVAL, "the output path %s/%s is too long", out, name) : FL_OK;
 }
+
+/* After training: saves the model (also a cancelled training's: every member trained so far) and loss.csv,
+ * and adds the summary fields. Returns the status for cli_command_finish. */
+static fl_status save_model(fl_ctx *ctx, fl_status st, fl_reshed *m, const char *out, cli_json *j, double secs)
+{
+    char path[CLI_PATH_MAX], csv[CLI_PATH_MAX];
+    const int cancelled = st == FL_ECANCELLED && m;
+    if (st && !cancelled) return st;
+    if (cancelled) fprintf(stderr, "ferrolens: %s\n", fl_ctx_message(ctx));
+    if ((st = out_path(ctx, path, sizeof path, out, "model.safetensors")) || (st = out_path(ctx, csv, sizeof csv, out, "loss.csv")) ||
+        (st = fl_reshed_save(ctx, m, path)) || (st = write_loss_csv(ctx, m, csv)))
+        return st;
+    const fl_reshed_config *c = fl_reshed_get_config(m);
+    cli_json_str(j, "model", path);
+    cli_json_int(j, "members", fl_reshed_members(m));
+    cli_json_int(j, "filters", c->nb_filters);
+    cli_json_int(j, "parameters_per_member", fl_reshed_param_count(m));
+    cli_json_num(j, "final_loss", final_loss(m));
+    cli_json_bool(j, "cancelled", cancelled);
+    cli_json_num(j, "seconds", secs);
+    cli_json_int(j, "threads", fl_ctx_threads(ctx));
+    return FL_OK;
+}
+
+/* The commands below run in the shared frame (cli_command_start / cli_command_finish): on failure the
+ * --out folders they created are removed again while empty, and every error is one sentence. */
 
 int cmd_walls_train(int argc, char **argv)
 {
@@ -209,30 +219,28 @@ int cmd_walls_train(int argc, char **argv)
     c.aug_flip = c.aug_blur = c.aug_gamma = !cli_flag(train_opts, "no-augment");
     c.seed = (uint64_t)cli_int(train_opts, "seed");
     if (c.patch % 4) return cli_usage_error(cmd, "--patch must be a multiple of 4 (got %d)", c.patch);
-    fl_ctx *ctx = cli_ctx_new(train_opts);
-    if (!ctx) return CLI_EXIT_FAIL;
     const char *out = cli_str(train_opts, "out");
+    cli_json j;
+    fl_ctx *ctx = cli_command_start(cmd, train_opts, out, &j);
+    if (!ctx) return CLI_EXIT_FAIL;
     pairs_in q;
-    rc = read_pairs(cmd, ctx, train_opts, &q);
-    if (!rc && cli_mkdirs(out)) rc = CLI_EXIT_FAIL;
+    memset(&q, 0, sizeof q);
+    fl_image_init(&q.img);
+    fl_image_init(&q.msk);
     fl_reshed *m = NULL;
-    if (!rc) {
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_str(&j, "command", cmd);
+    fl_status st = read_pairs(ctx, train_opts, &q);
+    if (!st) {
         cli_json_int(&j, "pairs", q.n);
         cli_json_int(&j, "iterations", c.iterations);
         cli_json_int(&j, "patch", c.patch);
         cli_json_int(&j, "batch", c.batch);
         const double t0 = fl_now_seconds();
-        fl_status st = fl_reshed_train(ctx, &c, q.p, q.n, &m);
-        rc = save_and_summarise(ctx, st, m, train_opts, out, &j, fl_now_seconds() - t0);
-        cli_json_free(&j);
+        st = fl_reshed_train(ctx, &c, q.p, q.n, &m);
+        st = save_model(ctx, st, m, out, &j, fl_now_seconds() - t0);
     }
     fl_reshed_free(m);
     pairs_free(&q);
-    fl_ctx_free(ctx);
-    return rc;
+    return cli_command_finish(ctx, st, &j, train_opts, out);
 }
 
 int cmd_walls_retrain(int argc, char **argv)
@@ -246,34 +254,28 @@ int cmd_walls_retrain(int argc, char **argv)
     if (rc) return rc;
     static const char *const req[] = {"model", "input", "masks", "out", NULL};
     if ((rc = need(cmd, retrain_opts, req))) return rc;
-    fl_ctx *ctx = cli_ctx_new(retrain_opts);
-    if (!ctx) return CLI_EXIT_FAIL;
     const char *out = cli_str(retrain_opts, "out");
+    cli_json j;
+    fl_ctx *ctx = cli_command_start(cmd, retrain_opts, out, &j);
+    if (!ctx) return CLI_EXIT_FAIL;
     fl_reshed *m = NULL;
     pairs_in q;
     memset(&q, 0, sizeof q);
-    if (fl_reshed_load(ctx, cli_str(retrain_opts, "model"), &m)) rc = cli_engine_error(ctx);
-    if (!rc) rc = read_pairs(cmd, ctx, retrain_opts, &q);
-    if (!rc && cli_mkdirs(out)) rc = CLI_EXIT_FAIL;
-    if (!rc) {
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_str(&j, "command", cmd);
+    fl_image_init(&q.img);
+    fl_image_init(&q.msk);
+    fl_status st = fl_reshed_load(ctx, cli_str(retrain_opts, "model"), &m);
+    if (!st) st = read_pairs(ctx, retrain_opts, &q);
+    if (!st) {
         cli_json_int(&j, "pairs", q.n);
         cli_json_int(&j, "iterations", cli_int(retrain_opts, "iterations"));
         const double t0 = fl_now_seconds();
-        fl_status st = fl_reshed_retrain(ctx, m, q.p, q.n, (int32_t)cli_int(retrain_opts, "iterations"));
-        if (st == FL_ECANCELLED) {
-            rc = cli_engine_error(ctx); /* the ensemble is unchanged: nothing is written */
-        } else {
-            rc = save_and_summarise(ctx, st, m, retrain_opts, out, &j, fl_now_seconds() - t0);
-        }
-        cli_json_free(&j);
+        st = fl_reshed_retrain(ctx, m, q.p, q.n, (int32_t)cli_int(retrain_opts, "iterations"));
+        /* a cancelled retrain leaves the ensemble unchanged: nothing is written */
+        if (st != FL_ECANCELLED) st = save_model(ctx, st, m, out, &j, fl_now_seconds() - t0);
     }
     fl_reshed_free(m);
     pairs_free(&q);
-    fl_ctx_free(ctx);
-    return rc;
+    return cli_command_finish(ctx, st, &j, retrain_opts, out);
 }
 
 /* mask and skeleton (as floats) from the mean probability */
@@ -303,42 +305,38 @@ int cmd_walls_apply(int argc, char **argv)
     if (rc) return rc;
     static const char *const req[] = {"model", "input", "out", NULL};
     if ((rc = need(cmd, apply_opts, req))) return rc;
-    fl_ctx *ctx = cli_ctx_new(apply_opts);
-    if (!ctx) return CLI_EXIT_FAIL;
     const char *out = cli_str(apply_opts, "out");
+    cli_json j;
+    fl_ctx *ctx = cli_command_start(cmd, apply_opts, out, &j);
+    if (!ctx) return CLI_EXIT_FAIL;
     fl_reshed *m = NULL;
     fl_image img;
     fl_image_init(&img);
     float *mean = NULL, *var = NULL, *mask = NULL, *skel = NULL;
     uint8_t *tmp = NULL;
-    if (fl_reshed_load(ctx, cli_str(apply_opts, "model"), &m) || fl_tiff_read(ctx, cli_str(apply_opts, "input"), &img))
-        rc = cli_engine_error(ctx);
-    if (!rc && img.is_rgb) rc = cli_error("RGB images are not supported: convert the image to grey");
-    if (!rc && cli_mkdirs(out)) rc = CLI_EXIT_FAIL;
+    fl_status st = fl_reshed_load(ctx, cli_str(apply_opts, "model"), &m);
+    if (!st) st = fl_tiff_read(ctx, cli_str(apply_opts, "input"), &img);
+    if (!st && img.is_rgb) st = fl_fail(ctx, FL_EUNSUPPORTED, "RGB images are not supported: convert the image to grey");
     const int64_t w = img.width, h = img.height, P = fl_image_planes(&img), n = w * h;
-    if (!rc) {
-        size_t bytes = (size_t)(n * P) * 4 * sizeof(float);
-        mean = malloc(bytes / 4), var = malloc(bytes / 4), mask = malloc(bytes / 4), skel = malloc(bytes / 4);
+    if (!st) {
+        const size_t bytes = (size_t)(n * P) * sizeof(float);
+        mean = malloc(bytes), var = malloc(bytes), mask = malloc(bytes), skel = malloc(bytes);
         tmp = malloc((size_t)n);
-        if (!mean || !var || !mask || !skel || !tmp) rc = cli_error("out of memory");
+        if (!mean || !var || !mask || !skel || !tmp) st = fl_fail(ctx, FL_ENOMEM, "out of memory for the %lld x %lld x %lld output maps", (long long)w, (long long)h, (long long)P);
     }
     const double t0 = fl_now_seconds();
     int64_t walls = 0;
     double usum = 0;
-    for (int64_t p = 0; !rc && p < P; p++) {
-        fl_status st = fl_reshed_apply(ctx, m, img.data + p * n, w, h, mean + p * n, var + p * n);
+    for (int64_t p = 0; !st && p < P; p++) {
+        st = fl_reshed_apply(ctx, m, img.data + p * n, w, h, mean + p * n, var + p * n);
         if (!st) st = post(ctx, mean + p * n, w, h, cli_float(apply_opts, "threshold"), mask + p * n, skel + p * n, tmp, &walls);
-        if (st) rc = cli_engine_error(ctx);
-        for (int64_t j = 0; !rc && j < n; j++) usum += var[p * n + j];
+        for (int64_t i = 0; !st && i < n; i++) usum += var[p * n + i];
     }
     const double secs = fl_now_seconds() - t0;
-    if (!rc && (write_stack(ctx, out, "probability.tif", mean, w, h, P) || write_stack(ctx, out, "uncertainty.tif", var, w, h, P) ||
-                write_stack(ctx, out, "mask.tif", mask, w, h, P) || write_stack(ctx, out, "skeleton.tif", skel, w, h, P)))
-        rc = cli_engine_error(ctx);
-    if (!rc) {
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_str(&j, "command", cmd);
+    if (!st && !(st = write_stack(ctx, out, "probability.tif", mean, w, h, P)) && !(st = write_stack(ctx, out, "uncertainty.tif", var, w, h, P)) &&
+        !(st = write_stack(ctx, out, "mask.tif", mask, w, h, P)))
+        st = write_stack(ctx, out, "skeleton.tif", skel, w, h, P);
+    if (!st) {
         cli_json_int(&j, "images", P);
         cli_json_int(&j, "width", w);
         cli_json_int(&j, "height", h);
@@ -348,14 +346,11 @@ int cmd_walls_apply(int argc, char **argv)
         cli_json_num(&j, "mean_uncertainty", usum / (double)(n * P));
         cli_json_num(&j, "seconds_per_image", secs / (double)P);
         cli_json_int(&j, "threads", fl_ctx_threads(ctx));
-        rc = cli_summary_write(&j, apply_opts, out);
-        cli_json_free(&j);
     }
     free(mean), free(var), free(mask), free(skel), free(tmp);
     fl_image_free(&img);
     fl_reshed_free(m);
-    fl_ctx_free(ctx);
-    return rc;
+    return cli_command_finish(ctx, st, &j, apply_opts, out);
 }
 
 int cmd_walls_live(int argc, char **argv)
@@ -376,10 +371,11 @@ int cmd_walls_live(int argc, char **argv)
     if (cli_is_set(live_opts, "lo") != cli_is_set(live_opts, "hi") ||
         (cli_is_set(live_opts, "lo") && !(cli_float(live_opts, "lo") < cli_float(live_opts, "hi"))))
         return cli_usage_error(cmd, "give both --lo and --hi, with lo < hi");
-    fl_ctx *ctx = cli_ctx_new(live_opts);
+    const char *out = cli_str(live_opts, "out");
+    cli_json j;
+    fl_ctx *ctx = cli_command_start(cmd, live_opts, out, &j);
     if (!ctx) return CLI_EXIT_FAIL;
     fl_ctx_set_progress(ctx, NULL, NULL); /* one progress line per scan line would flood stderr */
-    const char *out = cli_str(live_opts, "out");
     fl_reshed *m = NULL;
     fl_reshed_live *lv = NULL;
     fl_image img;
@@ -387,67 +383,62 @@ int cmd_walls_live(int argc, char **argv)
     double *t = NULL;
     float *mask = NULL, *full = NULL;
     uint8_t *tmp = NULL;
-    if (fl_reshed_load(ctx, cli_str(live_opts, "model"), &m) || fl_tiff_read(ctx, cli_str(live_opts, "input"), &img))
-        rc = cli_engine_error(ctx);
-    if (!rc && img.is_rgb) rc = cli_error("RGB images are not supported: convert the image to grey");
-    if (!rc && cli_mkdirs(out)) rc = CLI_EXIT_FAIL;
+    fl_status st = fl_reshed_load(ctx, cli_str(live_opts, "model"), &m);
+    if (!st) st = fl_tiff_read(ctx, cli_str(live_opts, "input"), &img);
+    if (!st && img.is_rgb) st = fl_fail(ctx, FL_EUNSUPPORTED, "RGB images are not supported: convert the image to grey");
     const int64_t w = img.width, h = img.height, n = w * h;
     const double lo = cli_is_set(live_opts, "lo") ? cli_float(live_opts, "lo") : 0, hi = cli_is_set(live_opts, "hi") ? cli_float(live_opts, "hi") : 0;
-    if (!rc && fl_reshed_live_begin(ctx, m, w, h, lo, hi, &lv)) rc = cli_engine_error(ctx);
-    if (!rc) {
+    if (!st) st = fl_reshed_live_begin(ctx, m, w, h, lo, hi, &lv);
+    if (!st) {
         t = malloc((size_t)h * sizeof(double));
         mask = malloc((size_t)n * sizeof(float));
         full = malloc((size_t)n * sizeof(float));
         tmp = malloc((size_t)n);
-        if (!t || !mask || !full || !tmp) rc = cli_error("out of memory");
+        if (!t || !mask || !full || !tmp) st = fl_fail(ctx, FL_ENOMEM, "out of memory for a %lld x %lld scan", (long long)w, (long long)h);
     }
     double total = 0, fin = 0;
-    for (int64_t r = 0; !rc && r < h; r++) {
+    int shown = 0; /* a progress line is on stderr */
+    for (int64_t r = 0; !st && r < h; r++) {
         const double t0 = fl_now_seconds();
-        if (fl_reshed_live_add_line(ctx, lv, img.data + r * w)) rc = cli_engine_error(ctx);
+        st = fl_reshed_live_add_line(ctx, lv, img.data + r * w);
         t[r] = fl_now_seconds() - t0;
         total += t[r];
-        if (r % 16 == 15 || r == h - 1) fprintf(stderr, "\rline %lld/%lld  %.3f s/line", (long long)r + 1, (long long)h, total / (double)(r + 1));
+        if (!st && (r % 16 == 15 || r == h - 1)) shown = 1, fprintf(stderr, "\rline %lld/%lld  %.3f s/line", (long long)r + 1, (long long)h, total / (double)(r + 1));
     }
-    if (h) fprintf(stderr, "\n");
-    if (!rc) {
+    if (shown) fprintf(stderr, "\n");
+    if (!st) {
         const double t0 = fl_now_seconds();
-        if (fl_reshed_live_finish(ctx, lv)) rc = cli_engine_error(ctx);
+        st = fl_reshed_live_finish(ctx, lv);
         fin = fl_now_seconds() - t0;
     }
     int64_t walls = 0;
-    if (!rc && post(ctx, fl_reshed_live_mean(lv), w, h, cli_float(live_opts, "threshold"), mask, NULL, tmp, &walls)) rc = cli_engine_error(ctx);
-    if (!rc && (write_stack(ctx, out, "probability.tif", fl_reshed_live_mean(lv), w, h, 1) ||
-                write_stack(ctx, out, "uncertainty.tif", fl_reshed_live_variance(lv), w, h, 1) ||
-                write_stack(ctx, out, "mask.tif", mask, w, h, 1)))
-        rc = cli_engine_error(ctx);
-    if (!rc) {
+    if (!st) st = post(ctx, fl_reshed_live_mean(lv), w, h, cli_float(live_opts, "threshold"), mask, NULL, tmp, &walls);
+    if (!st && !(st = write_stack(ctx, out, "probability.tif", fl_reshed_live_mean(lv), w, h, 1)) &&
+        !(st = write_stack(ctx, out, "uncertainty.tif", fl_reshed_live_variance(lv), w, h, 1)))
+        st = write_stack(ctx, out, "mask.tif", mask, w, h, 1);
+    if (!st) {
         char path[CLI_PATH_MAX];
-        FILE *f = cli_path_join(path, sizeof path, out, "live.csv") ? NULL : fopen(path, "w");
-        if (!f) {
-            rc = cli_error("cannot write live.csv in %s", out);
-        } else {
+        FILE *f = NULL;
+        if (!(st = out_path(ctx, path, sizeof path, out, "live.csv")) && !(f = fopen(path, "w")))
+            st = fl_fail(ctx, FL_EIO, "cannot write %s", path);
+        if (f) {
             double cum = 0;
             fprintf(f, "line,seconds,cumulative_seconds\n");
             for (int64_t r = 0; r < h; r++) fprintf(f, "%lld,%.6f,%.6f\n", (long long)r + 1, t[r], cum += t[r]);
-            if (fclose(f)) rc = cli_error("cannot write %s", path);
+            if (fclose(f)) st = fl_fail(ctx, FL_EIO, "cannot write %s", path);
         }
     }
     double full_s = NAN, maxdiff = NAN;
-    if (!rc && !cli_flag(live_opts, "no-check")) {
+    if (!st && !cli_flag(live_opts, "no-check")) {
         const double t0 = fl_now_seconds();
         /* the full recompute normalises with the image's own min/max: with --lo/--hi set to other values
          * the difference also shows the effect of the normalisation */
-        fl_status st = fl_reshed_apply(ctx, m, img.data, w, h, full, NULL);
+        st = fl_reshed_apply(ctx, m, img.data, w, h, full, NULL);
         full_s = fl_now_seconds() - t0;
-        if (st) rc = cli_engine_error(ctx);
         maxdiff = 0;
-        for (int64_t j = 0; !rc && j < n; j++) maxdiff = fmax(maxdiff, fabs((double)full[j] - fl_reshed_live_mean(lv)[j]));
+        for (int64_t j = 0; !st && j < n; j++) maxdiff = fmax(maxdiff, fabs((double)full[j] - fl_reshed_live_mean(lv)[j]));
     }
-    if (!rc) {
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_str(&j, "command", cmd);
+    if (!st) {
         cli_json_int(&j, "width", w);
         cli_json_int(&j, "height", h);
         cli_json_int(&j, "members", fl_reshed_members(m));
@@ -462,13 +453,10 @@ int cmd_walls_live(int argc, char **argv)
         cli_json_bool(&j, "fixed_range", lo < hi);
         cli_json_num(&j, "wall_fraction", (double)walls / (double)n);
         cli_json_int(&j, "threads", fl_ctx_threads(ctx));
-        rc = cli_summary_write(&j, live_opts, out);
-        cli_json_free(&j);
     }
     free(t), free(mask), free(full), free(tmp);
     fl_reshed_live_free(lv);
     fl_image_free(&img);
     fl_reshed_free(m);
-    fl_ctx_free(ctx);
-    return rc;
+    return cli_command_finish(ctx, st, &j, live_opts, out);
 }

@@ -137,4 +137,21 @@ if(FL_XVFB)
     fl_ij_test(ij_bad_family_${c} 120 ${FL_IJ_MACROS}/bad_families.ijm "${c}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/bad_family_${c}"
       "Ferrolens ERROR: [^\n]*(.|\n)*CASE ${c} PIXELS UNCHANGED(.|\n)*DONE bad_family" "${FL_IJ_FAIL_BAD}")
   endforeach()
+  # issue 6: a model of another family, an empty / too-small ROI, a NaN pixel; each must give its own message
+  foreach(cm "i2s_apply_family=is a 'spectral-ae' model, not an im2spec or spec2im"
+             "dae_apply_family=is a 'spectral-ae' model, not a diffraction autoencoder"
+             "segment_family=is a 'spectral-ae' model, not a ResHedNet"
+             "sae_apply_family=Cannot use the model walls.safetensors: [^\n]*is a 'reshednet' model, not a spectral autoencoder\\.\n"
+             "i2s_roi_small=training rectangle holds no pixel whose 8 x 8 patch fits"
+             "vdf_roi_empty='pattern' has no area selection"
+             "vdf_roi_outside=is outside the detector"
+             "segment_nan='input' has a NaN or infinite pixel at x=2, y=1 .plane 1."
+             "i2s_train_nan='input' has a NaN or infinite pixel at x=10, y=12 .plane 1.")
+    string(FIND "${cm}" "=" eq)
+    string(SUBSTRING "${cm}" 0 ${eq} c)
+    math(EXPR eq "${eq} + 1")
+    string(SUBSTRING "${cm}" ${eq} -1 msg)
+    fl_ij_test(ij_bad_family_${c} 180 ${FL_IJ_MACROS}/bad_families.ijm "${c}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/bad_family_${c}"
+      "Ferrolens ERROR: [^\n]*${msg}(.|\n)*CASE ${c} PIXELS UNCHANGED(.|\n)*DONE bad_family" "${FL_IJ_FAIL_BAD}")
+  endforeach()
 endif()

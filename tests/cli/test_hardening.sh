@@ -18,11 +18,15 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 n=0
 # expect_error "words" ARGS...: exit 1, the words in the error line, nothing written to --out DIR/eN
+# (an --out among ARGS is used instead: cli_parse keeps the last of repeated options, so adding a second
+# --out would make the folder checks below vacuous)
 expect_error() {
     local want=$1; shift
     n=$((n + 1))
-    local out="$DIR/e$n"
-    "$BIN" "$@" --out "$out" --threads 1 >"$DIR/e$n.out" 2>"$DIR/e$n.err"
+    local out="$DIR/e$n" a prev="" own=""
+    for a in "$@"; do [ "$prev" = --out ] && out=$a own=1; prev=$a; done
+    if [ -n "$own" ]; then set -- "$@" --threads 1; else set -- "$@" --out "$out" --threads 1; fi
+    "$BIN" "$@" >"$DIR/e$n.out" 2>"$DIR/e$n.err"
     local rc=$?
     [ $rc -eq 1 ] || fail "[$*] exited $rc, expected 1: $(cat "$DIR/e$n.err")"
     grep -q "^ferrolens: error: .*$want" "$DIR/e$n.err" || fail "[$*] message lacks '$want': $(cat "$DIR/e$n.err")"
@@ -91,6 +95,54 @@ done
 # the original files are untouched by all of this
 cmp -s "$GRID" "$DIR/grid_nan.tif" && fail "the NaN patch did not change the copy"
 
+# --- NaN / Inf through the other families: im2spec / spec2im, diffraction-ae, stem, walls live / retrain -----
+"$BIN" synth loops --out "$DIR/lp" --width 12 --height 12 --points 16 --seed 4 --threads 1 >/dev/null 2>&1 || fail "synth loops"
+"$BIN" synth stem4d --out "$DIR/st" --scan-x 6 --scan-y 6 --detector 16 --seed 3 --threads 1 >/dev/null 2>&1 || fail "synth stem4d"
+LS="$DIR/lp/loops_structure.tif" LG="$DIR/lp/loops_grid.tif" ST="$DIR/st/stem4d.tif"
+I2S_CFG="--patch 8 --latent 2 --filters 2 --epochs 1 --batch 8"
+"$BIN" im2spec train --structure "$LS" --input "$LG" $I2S_CFG --threads 1 --out "$DIR/i2s" >/dev/null 2>&1 || fail "im2spec train"
+"$BIN" spec2im train --structure "$LS" --input "$LG" $I2S_CFG --threads 1 --out "$DIR/s2i" >/dev/null 2>&1 || fail "spec2im train"
+"$BIN" diffraction-ae train --input "$ST" --width 2 --embedding 2 --epochs 1 --batch 8 --threads 1 --out "$DIR/dae" >/dev/null 2>&1 ||
+    fail "diffraction-ae train"
+"$BIN" stem vdf --input "$ST" --annulus 8,8,0,4 --threads 1 --out "$DIR/vdf" >/dev/null 2>&1 || fail "stem vdf" # a scan-sized mask
+SEL="$DIR/vdf/vdf.tif"
+for kind in nan inf; do
+    cp "$LS" "$DIR/ls_$kind.tif" && put_bad "$DIR/ls_$kind.tif" 13 $kind            # x=1, y=1 of the 12 x 12 structure
+    cp "$LG" "$DIR/lg_$kind.tif" && put_bad "$DIR/lg_$kind.tif" 13 $kind            # x=1, y=1 of plane 1
+    cp "$ST" "$DIR/st_$kind.tif" && put_bad "$DIR/st_$kind.tif" 17 $kind            # scan (0, 0), detector (1, 1)
+    cp "$DIR/syn/pfm_walls_train.tif" "$DIR/tr_$kind.tif" && put_bad "$DIR/tr_$kind.tif" 50 $kind  # x=2, y=1
+    word=NaN; [ $kind = inf ] && word="an infinite value"
+    for fam in im2spec spec2im; do
+        expect_error "the structure image holds NaN or infinity (first at x=1, y=1)" $fam train --structure "$DIR/ls_$kind.tif"             --input "$LG" $I2S_CFG
+        expect_error "image has 1 NaN/Inf pixel (first at x=1, y=1, slice 1)" $fam train --structure "$LS" --input "$DIR/lg_$kind.tif"             $I2S_CFG
+    done
+    expect_error "the structure image holds NaN or infinity (first at x=1, y=1)" im2spec apply --model "$DIR/i2s/model.safetensors"         --structure "$DIR/ls_$kind.tif"
+    expect_error "image has 1 NaN/Inf pixel (first at x=1, y=1, slice 1)" im2spec apply --model "$DIR/i2s/model.safetensors"         --structure "$LS" --input "$DIR/lg_$kind.tif"
+    expect_error "image has 1 NaN/Inf pixel (first at x=1, y=1, slice 1)" spec2im apply --model "$DIR/s2i/model.safetensors"         --input "$DIR/lg_$kind.tif"
+    expect_error "the structure image holds NaN or infinity (first at x=1, y=1)" spec2im apply --model "$DIR/s2i/model.safetensors"         --input "$LG" --structure "$DIR/ls_$kind.tif"
+    # 4D-STEM: every reader of the data (fl_stem4d_read) refuses a non-finite pattern, naming it
+    for cmd in "diffraction-ae train --width 2 --embedding 2 --epochs 1 --batch 8" \
+               "diffraction-ae apply --model $DIR/dae/model.safetensors" "stem com" "stem vdf --annulus 8,8,0,4" \
+               "stem compare --select-a $SEL --select-b $SEL"; do
+        expect_error "hold $word in the pattern at scan position (0, 0), detector pixel (1, 1)" $cmd --input "$DIR/st_$kind.tif"
+    done
+    expect_error "live: line 2 holds NaN or infinity" walls live --model "$WAL" --input "$DIR/img_$kind.tif"
+    expect_error "pair 1: the image holds NaN or infinity at pixel (2, 1)" walls retrain --model "$WAL" --input "$DIR/tr_$kind.tif" \
+        --masks "$DIR/syn/pfm_walls_train_mask.tif" --iterations 1
+done
+# latent gmm takes NaN/Inf by design: a pixel without a finite latent vector (the frame edge im2spec skips)
+# is left out of the fit and gets cluster 0. One non-finite pixel inside the frame: one pixel fewer clustered.
+ppc_sum() { grep -o '"pixels_per_cluster":\[[0-9,]*\]' "$1" | grep -o '[0-9][0-9,]*' | tr ',' '\n' | awk '{s += $1} END {print s + 0}'; }
+"$BIN" latent gmm --input "$DIR/i2s/latent.tif" --components 2 --threads 1 --out "$DIR/g0" --json >"$DIR/g0.json" 2>/dev/null ||
+    fail "latent gmm (finite)"
+for kind in nan inf; do
+    cp "$DIR/i2s/latent.tif" "$DIR/lat_$kind.tif" && put_bad "$DIR/lat_$kind.tif" 78 $kind  # x=6, y=6: inside the frame
+    "$BIN" latent gmm --input "$DIR/lat_$kind.tif" --components 2 --threads 1 --out "$DIR/g_$kind" --json >"$DIR/g_$kind.json" \
+        2>"$DIR/g_$kind.err" || fail "latent gmm with one $kind latent pixel exited $?: $(cat "$DIR/g_$kind.err")"
+    a=$(ppc_sum "$DIR/g0.json") b=$(ppc_sum "$DIR/g_$kind.json")
+    [ "$a" -gt 1 ] && [ "$b" -eq $((a - 1)) ] || fail "latent gmm: one $kind pixel should drop one pixel from the fit ($a -> $b)"
+done
+
 # --- a single plane where a grid of curves is needed ------------------------------------------------------
 for cmd in "spectral-ae apply --model $SAE" "spectral-ae train --epochs 1" "decompose pca" "decompose nmf" \
            "loops descriptors"; do
@@ -98,7 +150,7 @@ for cmd in "spectral-ae apply --model $SAE" "spectral-ae train --epochs 1" "deco
 done
 
 # --- a failed command removes the --out folders it created, and only those ---------------------------------
-# (cli_command_start: spectral-ae train/apply/traverse, im2spec/spec2im train/apply)
+# (cli_command_start: spectral-ae train/apply/traverse, im2spec/spec2im train/apply, walls train/retrain/apply/live)
 gone() { [ ! -e "$1" ] || fail "$2: '$1' was left behind: $(ls -A "$1" 2>&1)"; }
 expect_error "not a spectral autoencoder" spectral-ae apply --model "$WAL" --input "$GRID" --out "$DIR/new1/a/b"
 gone "$DIR/new1" "spectral-ae apply (new --out with new parents)"
@@ -113,6 +165,18 @@ expect_error "not a spectral autoencoder" spectral-ae apply --model "$WAL" --inp
 expect_error "not a spectral autoencoder" spectral-ae traverse --model "$WAL" --input "$GRID" --out "$DIR/keep_full/sub"
 gone "$DIR/keep_full/sub" "spectral-ae traverse (new folder inside an existing one)"
 [ "$(cat "$DIR/keep_full/mine.txt" 2>/dev/null)" = x ] || fail "a file in a pre-existing --out parent was touched"
+# walls train / retrain / apply / live run in the same frame (issue 6: walls apply used to leave an empty --out)
+expect_error "NaN or infinity at pixel (2, 1)" walls apply --model "$WAL" --input "$DIR/img_nan.tif" --out "$DIR/new4/a"
+gone "$DIR/new4" "walls apply (NaN pixel, new nested --out)"
+expect_error "live: line 2 holds NaN" walls live --model "$WAL" --input "$DIR/img_nan.tif" --out "$DIR/new5"
+gone "$DIR/new5" "walls live (NaN pixel)"
+expect_error "pair 1: the image holds NaN" walls retrain --model "$WAL" --input "$DIR/tr_nan.tif" \
+    --masks "$DIR/syn/pfm_walls_train_mask.tif" --iterations 1 --out "$DIR/new6"
+gone "$DIR/new6" "walls retrain (NaN pixel)"
+expect_error "pair 1: the image holds NaN" walls train --input "$DIR/tr_nan.tif" --masks "$DIR/syn/pfm_walls_train_mask.tif" \
+    --members 1 --filters 2 --iterations 1 --patch 32 --out "$DIR/new7"
+gone "$DIR/new7" "walls train (NaN pixel)"
+expect_error "hold NaN in the pattern" stem com --input "$DIR/st_nan.tif" --out "$DIR/new8/x"
 # a success keeps its folder
 "$BIN" spectral-ae apply --model "$SAE" --input "$GRID" --out "$DIR/ok1/x" --threads 1 >/dev/null 2>&1 ||
     fail "spectral-ae apply (valid)"

@@ -60,7 +60,15 @@ public class Spectral_AE_Apply extends CommandBase {
         Spectra s = extract(imp, axis);
         int thr = threads(threads);
         logInput(s);
-        try (SaeModel m = SaeModel.load(path, thr)) {
+        // a file that is no spectral-autoencoder model (another family, a newer format) is refused while
+        // loading, with the engine's sentence: the curve-length hint below is only for a model that loads
+        SaeModel loaded;
+        try {
+            loaded = SaeModel.load(path, thr);
+        } catch (FerrolensException e) {
+            throw fail("Cannot use the model " + f.getName() + ": " + e.getMessage() + ".");
+        }
+        try (SaeModel m = loaded) {
             double[] mv = m.axisValues();
             if (s.axisSource.equals("index") && mv != null && mv.length == s.steps) {
                 s.axisValues = mv;

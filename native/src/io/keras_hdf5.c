@@ -701,7 +701,7 @@ done:
  * "l<i>.w<k>", metadata kw_layers / kw_layer<i>_name / kw_layer<i>_kind / keras_version / backend /
  * model_config) with the engine's safetensors writer in a private temporary folder (mkdtemp, 0700),
  * writes a fixed-size report (status and message) into a pipe and _exit()s. The parent waits for the
- * report with a timeout (KW_CHILD_TIMEOUT_S, then SIGKILL), reaps the child, and reads the layers back
+ * report with a timeout (FL_KERAS_CHILD_TIMEOUT_MS in keras_hdf5.h, then SIGKILL), reaps the child, and reads the layers back
  * with the (fuzzed) safetensors reader (kw_from_list); the architecture checks (build_ae /
  * build_decoder) then run in the parent. A child that dies by a signal, exits non-zero or leaves no
  * complete report becomes one clear error; the temporary folder is always removed.
@@ -712,7 +712,12 @@ done:
  * unusable after fork), no progress hook (JNI) and no atexit handler (_exit). It restores the default
  * action of the crash signals (the JVM's own handlers would write hs_err files and abort) unless
  * built with a sanitizer, whose report is more useful. On Linux it dies with its parent
- * (PR_SET_PDEATHSIG). Without fork() (KW_USE_FORK 0) the parse runs in-process under the lock. */
+ * (PR_SET_PDEATHSIG). Without fork() (KW_USE_FORK 0) the parse runs in-process under the lock.
+ *
+ * Test hooks (fl_keras_child_opts, keras_hdf5.h): a shorter time limit and a sleep of the child before
+ * it parses (tests/unit/test_keras_isolation.c: timeout and cancel paths), the child's id, and
+ * `in_process`, which runs exactly the child's work (kw_child_work) in the calling process and then
+ * the parent's steps, for allocation-failure sweeps without a fork per attempt. */
 
 #ifndef KW_USE_FORK /* -DKW_USE_FORK=0: in-process parse (e.g. to fuzz kw_parse_h5 with leak detection) */
 #if defined(__unix__) || defined(__APPLE__)
@@ -732,9 +737,6 @@ done:
 #include <sys/prctl.h>
 #endif
 
-#ifndef KW_CHILD_TIMEOUT_S
-#define KW_CHILD_TIMEOUT_S 60
-#endif
 #define KW_REPORT_MAGIC 0x4b574831u /* "KWH1" */
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -950,8 +952,35 @@ static int write_all_fd(int fd, const void *buf, size_t n)
     return 1;
 }
 
-/* The child: parse, store, report, _exit. Never returns. */
-static void kw_child(const fl_ctx *parent, pid_t parent_pid, const char *path, const char *result, int fd)
+/* The work of the child: parse `path`, store the layers in `result`, fill the report. */
+static void kw_child_work(const fl_ctx *parent, const char *path, const char *result, kw_report *rep)
+{
+    /* a private context: one thread, no progress hook, the caller's memory budget */
+    fl_ctx c;
+    memset(&c, 0, sizeof c);
+    c.threads = 1;
+    atomic_init(&c.cancel, 0);
+    c.memory_budget = parent ? parent->memory_budget : 0;
+    kw_file f;
+    fl_tensor_list l;
+    fl_tensor_list_init(&l);
+    fl_status st = kw_parse_h5(&c, path, &f);
+    if (st == FL_OK) st = kw_to_list(&c, &f, &l);
+    if (st == FL_OK) st = fl_safetensors_write(&c, result, &l);
+    fl_tensor_list_free(&l);
+    kw_file_free(&f);
+    memset(rep, 0, sizeof *rep);
+    rep->magic = KW_REPORT_MAGIC;
+    rep->status = (int32_t)st;
+    if (st != FL_OK) snprintf(rep->message, sizeof rep->message, "%s", c.message);
+#if KW_ASAN
+    rep->open_objects = (int32_t)H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+#endif
+}
+
+/* The child: (test only: sleep delay_ms), parse, store, report, _exit. Never returns. */
+static void kw_child(const fl_ctx *parent, pid_t parent_pid, const char *path, const char *result, int fd,
+                     int delay_ms)
 {
 #ifdef __linux__
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -968,26 +997,12 @@ static void kw_child(const fl_ctx *parent, pid_t parent_pid, const char *path, c
      * run for a death of the child, which the parent reports as a clean error */
     __sanitizer_set_death_callback(NULL);
 #endif
-    /* a private context: one thread, no progress hook, the caller's memory budget */
-    fl_ctx c;
-    memset(&c, 0, sizeof c);
-    c.threads = 1;
-    atomic_init(&c.cancel, 0);
-    c.memory_budget = parent ? parent->memory_budget : 0;
-    kw_file f;
-    fl_tensor_list l;
-    fl_tensor_list_init(&l);
-    fl_status st = kw_parse_h5(&c, path, &f);
-    if (st == FL_OK) st = kw_to_list(&c, &f, &l);
-    if (st == FL_OK) st = fl_safetensors_write(&c, result, &l);
+    if (delay_ms > 0) {
+        struct timespec ts = {.tv_sec = delay_ms / 1000, .tv_nsec = (long)(delay_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    }
     kw_report rep;
-    memset(&rep, 0, sizeof rep);
-    rep.magic = KW_REPORT_MAGIC;
-    rep.status = (int32_t)st;
-    if (st != FL_OK) snprintf(rep.message, sizeof rep.message, "%s", c.message);
-#if KW_ASAN
-    rep.open_objects = (int32_t)H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
-#endif
+    kw_child_work(parent, path, result, &rep);
     _exit(write_all_fd(fd, &rep, sizeof rep) ? 0 : 4);
 }
 
@@ -1015,7 +1030,14 @@ static double mono_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static fl_status kw_read_file_forked(fl_ctx *ctx, const char *path, kw_file *f)
+/* "60 s" or "300 ms" */
+static void format_limit(char *buf, size_t cap, int ms)
+{
+    if (ms % 1000 == 0) snprintf(buf, cap, "%d s", ms / 1000);
+    else snprintf(buf, cap, "%d ms", ms);
+}
+
+static fl_status kw_read_file_forked(fl_ctx *ctx, const char *path, kw_file *f, const fl_keras_child_opts *o)
 {
     char dir[4096], result[4200];
     const char *bases[2] = {getenv("TMPDIR"), "/tmp"};
@@ -1040,15 +1062,27 @@ static fl_status kw_read_file_forked(fl_ctx *ctx, const char *path, kw_file *f)
     fcntl(fds[0], F_SETFD, FD_CLOEXEC);
     fcntl(fds[1], F_SETFD, FD_CLOEXEC);
 
+    kw_report rep;
+    size_t got = 0;
+    int timed_out = 0, cancelled = 0, ws = 0, reaped = 0;
     pthread_mutex_lock(&g_h5_lock);
     /* initialise libhdf5 once in the parent (no file is touched) so that every child starts from an
      * initialised library instead of repeating its start-up */
     H5open();
+    if (o->in_process) { /* test hook: the child's work here, then the parent's steps as usual */
+        close(fds[0]);
+        close(fds[1]);
+        kw_child_work(ctx, path, result, &rep);
+        pthread_mutex_unlock(&g_h5_lock);
+        got = sizeof rep;
+        reaped = 1; /* ws = 0: "exited with 0" */
+        goto evaluate;
+    }
     pid_t me = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        kw_child(ctx, me, path, result, fds[1]);
+        kw_child(ctx, me, path, result, fds[1], o->child_delay_ms);
     }
     int fork_err = errno;
     close(fds[1]);
@@ -1058,12 +1092,10 @@ static fl_status kw_read_file_forked(fl_ctx *ctx, const char *path, kw_file *f)
         remove_tmp_dir(dir);
         return fl_fail(ctx, FL_EIO, "cannot start the HDF5 import of '%s' (fork: %s)", path, strerror(fork_err));
     }
+    if (o->child_pid) *o->child_pid = (long)pid;
 
     /* the report, until EOF, the timeout or a cancel request */
-    kw_report rep;
-    size_t got = 0;
-    int timed_out = 0, cancelled = 0;
-    const double deadline = mono_seconds() + KW_CHILD_TIMEOUT_S;
+    const double deadline = mono_seconds() + 1e-3 * o->timeout_ms;
     for (;;) {
         if (fl_ctx_cancel_requested(ctx)) { cancelled = 1; break; }
         double left = deadline - mono_seconds();
@@ -1084,7 +1116,6 @@ static fl_status kw_read_file_forked(fl_ctx *ctx, const char *path, kw_file *f)
     }
     close(fds[0]);
     if (timed_out || cancelled) kill(pid, SIGKILL);
-    int ws = 0, reaped = 0;
     for (;;) {
         pid_t w = waitpid(pid, &ws, 0);
         if (w == pid) { reaped = 1; break; }
@@ -1093,15 +1124,18 @@ static fl_status kw_read_file_forked(fl_ctx *ctx, const char *path, kw_file *f)
     }
     pthread_mutex_unlock(&g_h5_lock);
 
+evaluate:;
     fl_status st;
     const int complete = got == sizeof rep && rep.magic == KW_REPORT_MAGIC;
     if (cancelled) {
         st = fl_fail(ctx, FL_ECANCELLED, "cancelled by the user");
     } else if (timed_out) {
+        char lim[32];
+        format_limit(lim, sizeof lim, o->timeout_ms);
         st = fl_fail(ctx, FL_EFORMAT,
-                     "the HDF5 library did not finish reading '%s' within %d s (the file is damaged or far too "
+                     "the HDF5 library did not finish reading '%s' within %s (the file is damaged or far too "
                      "large); nothing was imported",
-                     path, KW_CHILD_TIMEOUT_S);
+                     path, lim);
     } else if (!complete || (reaped && !(WIFEXITED(ws) && WEXITSTATUS(ws) == 0))) {
         st = fl_fail(ctx, FL_EFORMAT, "the HDF5 library failed while reading '%s' (the file is damaged); nothing was imported",
                      path);
@@ -1132,14 +1166,20 @@ static fl_status kw_read_file_forked(fl_ctx *ctx, const char *path, kw_file *f)
 
 /* Reads every layer with weights: the raw pre-check, then libhdf5 in a child process (in-process under
  * the lock where there is no fork()). */
-static fl_status kw_read_file(fl_ctx *ctx, const char *path, kw_file *f)
+static fl_status kw_read_file(fl_ctx *ctx, const char *path, kw_file *f, const fl_keras_child_opts *opts)
 {
     memset(f, 0, sizeof *f);
+    fl_keras_child_opts o = {FL_KERAS_CHILD_TIMEOUT_MS, 0, 0, NULL};
+    if (opts) o = *opts;
+    if (o.child_pid) *o.child_pid = 0;
+    if (o.timeout_ms < 1 || o.child_delay_ms < 0 || (o.in_process != 0 && o.in_process != 1))
+        return fl_fail(ctx, FL_EINVAL, "invalid limits for the Keras import (timeout %d ms, delay %d ms, in_process %d)",
+                       o.timeout_ms, o.child_delay_ms, o.in_process);
     if (!path || !*path) return fl_fail(ctx, FL_EINVAL, "no Keras file name given");
     fl_status st = h5_precheck(ctx, path);
     if (st != FL_OK) return st;
 #if KW_USE_FORK
-    return kw_read_file_forked(ctx, path, f);
+    return kw_read_file_forked(ctx, path, f, &o);
 #else
     pthread_mutex_lock(&g_h5_lock);
     st = kw_parse_h5(ctx, path, f);
@@ -1563,10 +1603,21 @@ static fl_status build_decoder(fl_ctx *ctx, const char *path, const kw_file *f, 
 
 fl_status fl_keras_read_lstm_ae(fl_ctx *ctx, const char *path, fl_tensor_list *out, fl_sae_config *cfg)
 {
+    return fl_keras_read_lstm_ae_opts(ctx, path, out, cfg, NULL);
+}
+
+fl_status fl_keras_read_lstm_decoder(fl_ctx *ctx, const char *path, fl_tensor_list *out)
+{
+    return fl_keras_read_lstm_decoder_opts(ctx, path, out, NULL);
+}
+
+fl_status fl_keras_read_lstm_ae_opts(fl_ctx *ctx, const char *path, fl_tensor_list *out, fl_sae_config *cfg,
+                                     const fl_keras_child_opts *opts)
+{
     if (!out) return fl_fail(ctx, FL_EINVAL, "fl_keras_read_lstm_ae: no output list");
     fl_tensor_list_init(out);
     kw_file f;
-    fl_status st = kw_read_file(ctx, path, &f);
+    fl_status st = kw_read_file(ctx, path, &f, opts);
     if (st != FL_OK) return st;
     fl_sae_config c;
     st = build_ae(ctx, path, &f, out, cfg ? &c : NULL);
@@ -1579,12 +1630,13 @@ fl_status fl_keras_read_lstm_ae(fl_ctx *ctx, const char *path, fl_tensor_list *o
     return FL_OK;
 }
 
-fl_status fl_keras_read_lstm_decoder(fl_ctx *ctx, const char *path, fl_tensor_list *out)
+fl_status fl_keras_read_lstm_decoder_opts(fl_ctx *ctx, const char *path, fl_tensor_list *out,
+                                          const fl_keras_child_opts *opts)
 {
     if (!out) return fl_fail(ctx, FL_EINVAL, "fl_keras_read_lstm_decoder: no output list");
     fl_tensor_list_init(out);
     kw_file f;
-    fl_status st = kw_read_file(ctx, path, &f);
+    fl_status st = kw_read_file(ctx, path, &f, opts);
     if (st != FL_OK) return st;
     st = build_decoder(ctx, path, &f, out);
     kw_file_free(&f);

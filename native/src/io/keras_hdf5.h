@@ -29,7 +29,9 @@
  * inside libhdf5 on a damaged file becomes FL_EFORMAT "the HDF5 library failed while reading '<file>'
  * (the file is damaged); nothing was imported" instead of killing the caller (Fiji). The child
  * writes its result into a private folder under $TMPDIR (else /tmp), removed before the call returns;
- * it is killed after 60 s; cancellation (fl_ctx_request_cancel) kills it at once (FL_ECANCELLED).
+ * it is killed after FL_KERAS_CHILD_TIMEOUT_MS (60 s; FL_EFORMAT "the HDF5 library did not finish reading
+ * '<file>' within 60 s (the file is damaged or far too large); nothing was imported"); cancellation
+ * (fl_ctx_request_cancel) kills it at once (FL_ECANCELLED).
  * Thread safety: imports are serialised by one process-wide mutex (see keras_hdf5.c).
  */
 #ifndef FL_KERAS_HDF5_H
@@ -51,5 +53,27 @@ fl_status fl_keras_read_lstm_ae(fl_ctx *ctx, const char *path, fl_tensor_list *o
  * that the tensors can replace those of an imported autoencoder. The inferred sizes are stored as
  * metadata: keras_hidden, keras_dec_layers, keras_latent, keras_bidirectional, keras_batch_norm. */
 fl_status fl_keras_read_lstm_decoder(fl_ctx *ctx, const char *path, fl_tensor_list *out);
+
+/* The time limit of the import child: the one place where it is set. */
+#define FL_KERAS_CHILD_TIMEOUT_MS 60000
+
+/* Internal entry points with the limits of the import child, for the unit tests
+ * (tests/unit/test_keras_isolation.c, test_keras.c). The public functions above are these with
+ * opts = NULL, i.e. {FL_KERAS_CHILD_TIMEOUT_MS, 0, 0, NULL}. Without fork() (KW_USE_FORK 0 in
+ * keras_hdf5.c) every field is ignored and *child_pid is 0. */
+typedef struct fl_keras_child_opts {
+    int timeout_ms;     /* the child is killed after this long (>= 1; FL_KERAS_CHILD_TIMEOUT_MS) */
+    int child_delay_ms; /* test only: the child sleeps this long before it parses (>= 0; 0) */
+    int in_process;     /* test only: 1 runs the child's work (parse, safetensors file) in the calling
+                         * process, without fork() and without a time limit, then the parent's
+                         * steps as usual (allocation-failure sweeps: no fork per attempt) */
+    long *child_pid;    /* test only: receives the id of the child (reaped before the call returns),
+                         * 0 when none was started; may be NULL */
+} fl_keras_child_opts;
+
+fl_status fl_keras_read_lstm_ae_opts(fl_ctx *ctx, const char *path, fl_tensor_list *out, fl_sae_config *cfg,
+                                     const fl_keras_child_opts *opts);
+fl_status fl_keras_read_lstm_decoder_opts(fl_ctx *ctx, const char *path, fl_tensor_list *out,
+                                          const fl_keras_child_opts *opts);
 
 #endif

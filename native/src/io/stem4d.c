@@ -403,7 +403,30 @@ void fl_stem4d_get_info(const fl_stem4d *s, fl_stem4d_info *info)
 /* ---- reading -------------------------------------------------------------------------------------- */
 
 /* One unbinned pattern into dst. */
+/* Every analysis of a pattern (COM, virtual detectors, means, the autoencoder) would turn one NaN or
+ * infinite pixel into NaN results without a word: a pattern with one is refused, naming it. */
+static fl_status check_finite(fl_ctx *ctx, const fl_stem4d *s, int64_t p, const float *dst)
+{
+    const size_t px = (size_t)s->det_w * (size_t)s->det_h;
+    for (size_t i = 0; i < px; i++)
+        if (!isfinite(dst[i]))
+            return fl_fail(ctx, FL_EINVAL,
+                           "the 4D-STEM data hold %s in the pattern at scan position (%lld, %lld), detector pixel "
+                           "(%lld, %lld): every intensity must be a finite number",
+                           isnan(dst[i]) ? "NaN" : "an infinite value", (long long)(p % s->scan_x),
+                           (long long)(p / s->scan_x), (long long)(i % (size_t)s->det_w), (long long)(i / (size_t)s->det_w));
+    return FL_OK;
+}
+
+static fl_status read_one_raw(fl_ctx *ctx, fl_stem4d *s, int64_t p, float *dst);
+
 static fl_status read_one(fl_ctx *ctx, fl_stem4d *s, int64_t p, float *dst)
+{
+    fl_status st = read_one_raw(ctx, s, p, dst);
+    return st ? st : check_finite(ctx, s, p, dst);
+}
+
+static fl_status read_one_raw(fl_ctx *ctx, fl_stem4d *s, int64_t p, float *dst)
 {
     size_t px = (size_t)s->det_w * (size_t)s->det_h;
     switch (s->kind) {
