@@ -121,6 +121,8 @@ fl_ctx *cli_ctx_new(const cli_option *opts);
 int cli_mkdirs(const char *path);
 /* dir + "/" + name into buf (cap bytes); returns 0, or -1 when it does not fit (message printed). */
 int cli_path_join(char *buf, size_t cap, const char *dir, const char *name);
+/* The same for commands in the shared frame: nothing printed, FL_EINVAL with the message in ctx. */
+fl_status cli_out_path(fl_ctx *ctx, char *buf, size_t cap, const char *dir, const char *name);
 
 /* fl_tiff_write of img to dir/name; a path that does not fit fails with FL_EINVAL (message in ctx). */
 fl_status cli_write_tiff(fl_ctx *ctx, const char *dir, const char *name, const fl_image *img);

@@ -366,23 +366,32 @@ static int mkdirs_created(const char *path, size_t *created)
     return 0;
 }
 
-int cli_path_join(char *buf, size_t cap, const char *dir, const char *name)
+/* dir/name into buf; -1 when it does not fit */
+static int join_path(char *buf, size_t cap, const char *dir, const char *name)
 {
     size_t dl = strlen(dir);
     int slash = dl > 0 && dir[dl - 1] == '/';
     int n = snprintf(buf, cap, "%s%s%s", dir, slash || dl == 0 ? "" : "/", name);
-    if (n < 0 || (size_t)n >= cap) {
-        cli_error("path too long: %s/%s", dir, name);
-        return -1;
-    }
-    return 0;
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int cli_path_join(char *buf, size_t cap, const char *dir, const char *name)
+{
+    if (join_path(buf, cap, dir, name) == 0) return 0;
+    cli_error("path too long: %s/%s", dir, name);
+    return -1;
+}
+
+fl_status cli_out_path(fl_ctx *ctx, char *buf, size_t cap, const char *dir, const char *name)
+{
+    return join_path(buf, cap, dir, name) ? fl_fail(ctx, FL_EINVAL, "the output path %s/%s is too long", dir, name) : FL_OK;
 }
 
 fl_status cli_write_tiff(fl_ctx *ctx, const char *dir, const char *name, const fl_image *img)
 {
     char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, dir, name)) return fl_fail(ctx, FL_EINVAL, "output path too long");
-    return fl_tiff_write(ctx, path, img);
+    fl_status st = cli_out_path(ctx, path, sizeof path, dir, name);
+    return st ? st : fl_tiff_write(ctx, path, img);
 }
 
 /* ---- JSON summary -------------------------------------------------------------------------------- */

@@ -80,8 +80,6 @@ static int need(const char *cmd, cli_option *opts, const char *const *names)
     return 0;
 }
 
-static fl_status out_path(fl_ctx *ctx, char *buf, size_t cap, const char *out, const char *name);
-
 static fl_status write_stack(fl_ctx *ctx, const char *dir, const char *name, const float *data, int64_t w, int64_t h,
                              int64_t planes)
 {
@@ -89,10 +87,8 @@ static fl_status write_stack(fl_ctx *ctx, const char *dir, const char *name, con
     fl_image_init(&img);
     fl_status st = fl_image_alloc(ctx, &img, w, h, 1, planes, 1);
     if (!st) {
-        char path[CLI_PATH_MAX];
         memcpy(img.data, data, (size_t)(w * h * planes) * sizeof(float));
-        st = out_path(ctx, path, sizeof path, dir, name);
-        if (!st) st = fl_tiff_write(ctx, path, &img);
+        st = cli_write_tiff(ctx, dir, name, &img);
     }
     fl_image_free(&img);
     return st;
@@ -161,14 +157,6 @@ static double final_loss(const fl_reshed *m)
     return n ? s / n : NAN;
 }
 
-/* out/name into buf, or FL_EINVAL (message in ctx) when it does not fit. */
-static fl_status out_path(fl_ctx *ctx, char *buf, size_t cap, const char *out, const char *name)
-{
-    size_t dl = strlen(out);
-    int n = snprintf(buf, cap, "%s%s%s", out, dl && out[dl - 1] == '/' ? "" : "/", name);
-    return n < 0 || (size_t)n >= cap ? fl_fail(ctx, FL_EINVAL, "the output path %s/%s is too long", out, name) : FL_OK;
-}
-
 /* After training: saves the model (also a cancelled training's: every member trained so far) and loss.csv,
  * and adds the summary fields. Returns the status for cli_command_finish. */
 static fl_status save_model(fl_ctx *ctx, fl_status st, fl_reshed *m, const char *out, cli_json *j, double secs)
@@ -177,7 +165,7 @@ static fl_status save_model(fl_ctx *ctx, fl_status st, fl_reshed *m, const char 
     const int cancelled = st == FL_ECANCELLED && m;
     if (st && !cancelled) return st;
     if (cancelled) fprintf(stderr, "ferrolens: %s\n", fl_ctx_message(ctx));
-    if ((st = out_path(ctx, path, sizeof path, out, "model.safetensors")) || (st = out_path(ctx, csv, sizeof csv, out, "loss.csv")) ||
+    if ((st = cli_out_path(ctx, path, sizeof path, out, "model.safetensors")) || (st = cli_out_path(ctx, csv, sizeof csv, out, "loss.csv")) ||
         (st = fl_reshed_save(ctx, m, path)) || (st = write_loss_csv(ctx, m, csv)))
         return st;
     const fl_reshed_config *c = fl_reshed_get_config(m);
@@ -419,7 +407,7 @@ int cmd_walls_live(int argc, char **argv)
     if (!st) {
         char path[CLI_PATH_MAX];
         FILE *f = NULL;
-        if (!(st = out_path(ctx, path, sizeof path, out, "live.csv")) && !(f = fopen(path, "w")))
+        if (!(st = cli_out_path(ctx, path, sizeof path, out, "live.csv")) && !(f = fopen(path, "w")))
             st = fl_fail(ctx, FL_EIO, "cannot write %s", path);
         if (f) {
             double cum = 0;

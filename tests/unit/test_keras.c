@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fl_internal.h"
@@ -507,34 +506,10 @@ static int import_job(void *user)
     return code;
 }
 
-/* FL_FAULT_ALLOC = first, first + stride, ... (each in a forked process) until the import succeeds or
- * N reaches `last`; every run must succeed or fail cleanly. Returns the number of clean failures;
- * *succeeded tells whether the end of the import was reached. */
+/* FL_FAULT_ALLOC = first, first + stride, ... until the import succeeds or N passes `last` */
 static int sweep_points(alloc_job *j, int first, int last, int stride, int *succeeded)
 {
-    int n_fail = 0;
-    *succeeded = 0;
-    for (int n = first; n <= last; n += stride) {
-        pid_t pid = fork();
-        cr_assert(pid >= 0);
-        if (pid == 0) {
-            char v[16];
-            snprintf(v, sizeof v, "%d", n);
-            setenv("FL_FAULT_ALLOC", v, 1);
-            _exit(import_job(j));
-        }
-        int ws = 0;
-        cr_assert_eq(waitpid(pid, &ws, 0), pid);
-        cr_assert(WIFEXITED(ws), "%s: N=%d: the test child crashed", j->file, n);
-        int code = WEXITSTATUS(ws);
-        cr_assert(code == 0 || code == 1, "%s: N=%d: exit code %d", j->file, n, code);
-        if (code == 0) {
-            *succeeded = 1;
-            break;
-        }
-        n_fail++;
-    }
-    return n_fail;
+    return sweep_allocation_points(import_job, j, j->file, first, last, stride, succeeded);
 }
 
 Test(keras, allocation_failures, .timeout = 120)

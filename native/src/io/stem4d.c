@@ -402,7 +402,6 @@ void fl_stem4d_get_info(const fl_stem4d *s, fl_stem4d_info *info)
 
 /* ---- reading -------------------------------------------------------------------------------------- */
 
-/* One unbinned pattern into dst. */
 /* Every analysis of a pattern (COM, virtual detectors, means, the autoencoder) would turn one NaN or
  * infinite pixel into NaN results without a word: a pattern with one is refused, naming it. */
 static fl_status check_finite(fl_ctx *ctx, const fl_stem4d *s, int64_t p, const float *dst)
@@ -418,14 +417,7 @@ static fl_status check_finite(fl_ctx *ctx, const fl_stem4d *s, int64_t p, const 
     return FL_OK;
 }
 
-static fl_status read_one_raw(fl_ctx *ctx, fl_stem4d *s, int64_t p, float *dst);
-
-static fl_status read_one(fl_ctx *ctx, fl_stem4d *s, int64_t p, float *dst)
-{
-    fl_status st = read_one_raw(ctx, s, p, dst);
-    return st ? st : check_finite(ctx, s, p, dst);
-}
-
+/* One unbinned pattern into dst, as stored. */
 static fl_status read_one_raw(fl_ctx *ctx, fl_stem4d *s, int64_t p, float *dst)
 {
     size_t px = (size_t)s->det_w * (size_t)s->det_h;
@@ -447,6 +439,13 @@ static fl_status read_one_raw(fl_ctx *ctx, fl_stem4d *s, int64_t p, float *dst)
     }
     default: return read_tiff_page(ctx, s, p, dst);
     }
+}
+
+/* One unbinned pattern into dst, refused when it holds NaN or infinity. */
+static fl_status read_one(fl_ctx *ctx, fl_stem4d *s, int64_t p, float *dst)
+{
+    fl_status st = read_one_raw(ctx, s, p, dst);
+    return st ? st : check_finite(ctx, s, p, dst);
 }
 
 static void bin_pattern(const float *src, int64_t w, int64_t bw, int64_t bh, int32_t bin, float *dst)

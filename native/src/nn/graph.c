@@ -79,7 +79,7 @@ struct fl_graph {
     float *p, *dp, *m, *v, *bufs; /* flat parameter buffers */
     float *work;                  /* im2col / linear transposition workspace (g_work_floats) */
     int keep_all;                 /* fl_graph_keep_all: every activation persists (row updates) */
-    int no_winograd;              /* fl_graph_use_winograd(g, 0), or keep_all */
+    int no_winograd;              /* fl_graph_use_winograd(g, 0) */
     int64_t *pend;                /* keep_all: per node, rows [pend[2i], pend[2i+1]) are stale */
     float **pool;                 /* activation buffers (owned), at most 2 per node */
     int32_t npool;
@@ -459,13 +459,6 @@ static fl_wino_geom wino_geom(const fl_graph *g, const g_op *o, int input_grad)
     return (fl_wino_geom){out->C, in->C, g->batch, in->H, in->W, one_d, o->ph, o->pw, o->dh, o->dw};
 }
 
-/* U, then the scratch of fl_wino_conv, in g->work */
-static size_t wino_floats(const fl_graph *g, const fl_wino_geom *w)
-{
-    return fl_wino_weight_floats(w) + fl_wino_work_floats(g->threads, w);
-}
-
-
 static size_t g_work_floats(const fl_graph *g)
 {
     size_t w = 0;
@@ -473,18 +466,18 @@ static size_t g_work_floats(const fl_graph *g)
         const g_op *o = &g->ops[i];
         const g_node *in = o->nin ? &g->nodes[o->in[0]] : NULL, *out = &g->nodes[o->out];
         size_t need = 0;
-        if (o->kind == OP_CONV && conv_uses_winograd(g, o)) {
-            /* forward (and the input gradient: the same sizes with Cin and Cout swapped) */
-            const fl_wino_geom geo = wino_geom(g, o, 0);
-            need = wino_floats(g, &geo);
-            if (w < need) w = need;
-        }
         if (o->kind == OP_CONV && g->training) {
             /* backward only (the forward pass packs its columns itself): im2col chunk for the weight gradient, then the flipped kernel */
             need = (size_t)(in->C * o->kh * o->kw) * (size_t)(out->H * out->W) * (size_t)conv_chunk_planes(g, o);
             if (need < (size_t)(in->C * o->kh * o->kw * out->C)) need = (size_t)(in->C * o->kh * o->kw * out->C);
         } else if (o->kind == OP_LINEAR) {
             need = (size_t)(in->C * in->H * in->W * g->max_batch);
+        }
+        if (o->kind == OP_CONV && conv_uses_winograd(g, o)) {
+            /* U, then fl_wino_conv's scratch (the input gradient needs as much: Cin and Cout swapped) */
+            const fl_wino_geom geo = wino_geom(g, o, 0);
+            const size_t wino = fl_wino_weight_floats(&geo) + fl_wino_work_floats(g->threads, &geo);
+            if (need < wino) need = wino;
         }
         if (need > w) w = need;
     }

@@ -1,4 +1,4 @@
-/* Winograd F(4x4, 3x3) convolution: see winograd.h.
+/* Winograd F(4x4, 3x3) and F(4, 3) convolutions: see winograd.h.
  *
  * Tiles (n, residue class, ty, tx) are numbered row-major and processed in blocks of TB tiles, one block per
  * thread at a time: the P transformed inputs of the block (V, P x Cin x TB; P = 36 points for 2-D, 6 for
@@ -11,7 +11,6 @@
 #include "ops/gemm.h"
 
 #include <omp.h>
-#pragma GCC diagnostic ignored "-Wpsabi" /* the v8 helpers are always inlined */
 #include <string.h>
 
 typedef float v8 __attribute__((vector_size(32)));
@@ -34,11 +33,15 @@ static int points(const fl_wino_geom *g) { return g->one_d ? 6 : 36; }
 
 size_t fl_wino_weight_floats(const fl_wino_geom *g) { return (size_t)(points(g) * g->Cout * g->Cin); }
 
+/* Scratch of one thread: V, M (their slices for TB_MAX tiles), then the tile table. */
+static size_t vm_floats(const fl_wino_geom *g)
+{
+    return (size_t)(points(g) * (xi_stride(g->Cin, TB_MAX) + xi_stride(g->Cout, TB_MAX)));
+}
+
 size_t fl_wino_work_floats(int threads, const fl_wino_geom *g)
 {
-    const int64_t tb = TB_MAX;
-    return (size_t)(threads < 1 ? 1 : threads) *
-           ((size_t)(points(g) * (xi_stride(g->Cin, tb) + xi_stride(g->Cout, tb))) + table_floats());
+    return (size_t)(threads < 1 ? 1 : threads) * (vm_floats(g) + table_floats());
 }
 
 int fl_wino_supported(int kh, int kw, int stride, int ph, int pw, int dh, int dw)
@@ -81,38 +84,29 @@ void fl_wino_weights(int threads, const float *w, const fl_wino_geom *geo, int f
     }
 }
 
-/* r = B^T d over six vectors (one column or row of a 6x6 tile). */
-FL_INLINE void bt6(const v8 d0, const v8 d1, const v8 d2, const v8 d3, const v8 d4, const v8 d5, v8 *r0, v8 *r1,
-                   v8 *r2, v8 *r3, v8 *r4, v8 *r5)
+/* r[i rs] = (B^T d)_i for the six vectors d[j ds]: one column or row of a 6x6 tile (8 tiles at once).
+ * Vectors travel by pointer: passing 32-byte vectors by value has no stable ABI without AVX. */
+FL_INLINE void bt6(const v8 *d, int ds, v8 *r, int rs)
 {
-    const v8 a = d4 - 4.f * d2, b = d3 - 4.f * d1, c = d4 - d2, e = 2.f * (d3 - d1);
-    *r0 = 4.f * d0 - 5.f * d2 + d4;
-    *r1 = a + b;
-    *r2 = a - b;
-    *r3 = c + e;
-    *r4 = c - e;
-    *r5 = 4.f * d1 - 5.f * d3 + d5;
+    const v8 a = d[4 * ds] - 4.f * d[2 * ds], b = d[3 * ds] - 4.f * d[ds], c = d[4 * ds] - d[2 * ds],
+             e = 2.f * (d[3 * ds] - d[ds]);
+    r[0] = 4.f * d[0] - 5.f * d[2 * ds] + d[4 * ds];
+    r[rs] = a + b;
+    r[2 * rs] = a - b;
+    r[3 * rs] = c + e;
+    r[4 * rs] = c - e;
+    r[5 * rs] = 4.f * d[ds] - 5.f * d[3 * ds] + d[5 * ds];
 }
 
-/* r = A^T m: six vectors to four. */
-FL_INLINE void at6(const v8 m0, const v8 m1, const v8 m2, const v8 m3, const v8 m4, const v8 m5, v8 *r0, v8 *r1,
-                   v8 *r2, v8 *r3)
+/* r[i rs] = (A^T m)_i: six vectors m[j ms] to four. */
+FL_INLINE void at6(const v8 *m, int ms, v8 *r, int rs)
 {
-    const v8 s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
-    *r0 = m0 + s12 + s34;
-    *r1 = d12 + 2.f * d34;
-    *r2 = s12 + 4.f * s34;
-    *r3 = d12 + 8.f * d34 + m5;
+    const v8 s12 = m[ms] + m[2 * ms], d12 = m[ms] - m[2 * ms], s34 = m[3 * ms] + m[4 * ms], d34 = m[3 * ms] - m[4 * ms];
+    r[0] = m[0] + s12 + s34;
+    r[rs] = d12 + 2.f * d34;
+    r[2 * rs] = s12 + 4.f * s34;
+    r[3 * rs] = d12 + 8.f * d34 + m[5 * ms];
 }
-
-FL_INLINE v8 load8(const float *p)
-{
-    v8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-FL_INLINE void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
 typedef struct wino_layer {
     const float *U, *x;
@@ -133,7 +127,6 @@ typedef struct tile_table {
     uint32_t *keep;   /* [36][TB] */
     int64_t *scatter; /* [16][TB] */
 } tile_table;
-
 
 FL_INLINE void block_impl(const wino_layer *L, int64_t t0, float *V, float *M, const tile_table *tab, const int one_d)
 {
@@ -181,20 +174,16 @@ FL_INLINE void block_impl(const wino_layer *L, int64_t t0, float *V, float *M, c
                     memcpy(&d[k][l], &v, sizeof v);
                 }
             }
-            v8 v[36];
+            v8 dv[36], v[36];
+            memcpy(dv, d, (size_t)P * sizeof(v8)); /* d[k] holds point k of the 8 tiles: one vector */
             if (one_d) {
-                bt6(load8(d[0]), load8(d[1]), load8(d[2]), load8(d[3]), load8(d[4]), load8(d[5]), &v[0], &v[1], &v[2],
-                    &v[3], &v[4], &v[5]);
+                bt6(dv, 1, v, 1);
             } else {
                 v8 t[36];
-                for (int j = 0; j < 6; j++)
-                    bt6(load8(d[j]), load8(d[6 + j]), load8(d[12 + j]), load8(d[18 + j]), load8(d[24 + j]),
-                        load8(d[30 + j]), &t[j], &t[6 + j], &t[12 + j], &t[18 + j], &t[24 + j], &t[30 + j]);
-                for (int i = 0; i < 6; i++)
-                    bt6(t[i * 6], t[i * 6 + 1], t[i * 6 + 2], t[i * 6 + 3], t[i * 6 + 4], t[i * 6 + 5], &v[i * 6],
-                        &v[i * 6 + 1], &v[i * 6 + 2], &v[i * 6 + 3], &v[i * 6 + 4], &v[i * 6 + 5]);
+                for (int j = 0; j < 6; j++) bt6(dv + j, 6, t + j, 6); /* columns */
+                for (int i = 0; i < 6; i++) bt6(t + 6 * i, 1, v + 6 * i, 1); /* rows */
             }
-            for (int k = 0; k < P; k++) store8(V + k * vs + c * TB + g * LANES, v[k]);
+            for (int k = 0; k < P; k++) memcpy(V + k * vs + c * TB + g * LANES, &v[k], sizeof(v8));
         }
     }
     /* the products M[xi] = U[xi] V[xi] */
@@ -207,20 +196,16 @@ FL_INLINE void block_impl(const wino_layer *L, int64_t t0, float *V, float *M, c
         float *yc = L->y + co * N * HWo;
         for (int64_t g = 0; g < groups; g++) {
             v8 m[36], r[16];
-            for (int k = 0; k < P; k++) m[k] = load8(M + k * ms + co * TB + g * LANES);
+            for (int k = 0; k < P; k++) memcpy(&m[k], M + k * ms + co * TB + g * LANES, sizeof(v8));
             if (one_d) {
-                at6(m[0], m[1], m[2], m[3], m[4], m[5], &r[0], &r[1], &r[2], &r[3]);
+                at6(m, 1, r, 1);
             } else {
                 v8 t[24];
-                for (int j = 0; j < 6; j++)
-                    at6(m[j], m[6 + j], m[12 + j], m[18 + j], m[24 + j], m[30 + j], &t[j], &t[6 + j], &t[12 + j],
-                        &t[18 + j]);
-                for (int i = 0; i < 4; i++)
-                    at6(t[i * 6], t[i * 6 + 1], t[i * 6 + 2], t[i * 6 + 3], t[i * 6 + 4], t[i * 6 + 5], &r[i * 4],
-                        &r[i * 4 + 1], &r[i * 4 + 2], &r[i * 4 + 3]);
+                for (int j = 0; j < 6; j++) at6(m + j, 6, t + j, 6); /* columns: 6x6 -> 4x6 */
+                for (int i = 0; i < 4; i++) at6(t + 6 * i, 1, r + 4 * i, 1); /* rows: 4x6 -> 4x4 */
             }
             float o[16][LANES];
-            for (int k = 0; k < 4 * TH; k++) store8(o[k], r[k]);
+            memcpy(o, r, (size_t)(4 * TH) * sizeof(v8));
             for (int k = 0; k < 4 * TH; k++) {
                 const int64_t *off = tab->scatter + k * TB + g * LANES;
                 if (L->beta == 0.f) {
@@ -275,17 +260,16 @@ void fl_wino_conv(int threads, const float *U, const fl_wino_geom *geo, const fl
     L.tH = one_d ? rows : (rows + 3) / 4;
     L.tW = (cols + 3) / 4;
     L.T = geo->N * L.dh * L.dw * L.tH * L.tW;
-    const int64_t tb_max = TB_MAX;
     /* enough blocks for every thread */
     int64_t tb = (L.T + threads - 1) / threads;
     tb = (tb + LANES - 1) / LANES * LANES;
-    L.TB = tb < tb_max ? tb : tb_max;
+    L.TB = tb < TB_MAX ? tb : TB_MAX;
     const int64_t nblocks = (L.T + L.TB - 1) / L.TB;
     const int nthr = nblocks < threads ? (int)nblocks : threads;
     const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     void (*block)(const wino_layer *, int64_t, float *, float *, const tile_table *) =
         avx2 ? (one_d ? block_avx2_1d : block_avx2_2d) : (one_d ? block_generic_1d : block_generic_2d);
-    const size_t vm = (size_t)(P * (xi_stride(Cin, tb_max) + xi_stride(Cout, tb_max))), per_thread = vm + table_floats();
+    const size_t vm = vm_floats(geo), per_thread = vm + table_floats();
 #pragma omp parallel num_threads(nthr)
     {
         float *V = work + (size_t)omp_get_thread_num() * per_thread, *M = V + P * xi_stride(Cin, L.TB);
