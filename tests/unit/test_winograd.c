@@ -1,7 +1,7 @@
 /* Tests of ops/winograd: F(4x4, 3x3) and F(4, 3) against a double-precision direct convolution (every
  * padding, dilations 1-4, 1-D, image sizes that are not multiples of the tile, several tile blocks,
  * one-pixel images), accumulation, the flipped kernel of the input gradient, and bit-identity for 1, 2
- * and 3 threads. */
+ * and 3 threads; the weight gradient (F(3x3, 4x4) by the adjoint transforms) on the same geometries. */
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -63,6 +63,57 @@ static float *run(int threads, const float *w, const fl_wino_geom *g, int flip, 
     return y;
 }
 
+/* The weight gradient dw[co][ci][q] = sum dy[co][n][oy][ox] x[ci][n][oy+dh*ki-ph][ox+dw*kj-pw], against
+ * double precision (relative to the sum of |terms|), accumulated onto what dw holds, bit-identical for 1,
+ * 2 and 3 threads. */
+static void check_weight_grad(const fl_wino_geom *g, const float *x)
+{
+    const int64_t Cout = g->Cout, Cin = g->Cin, N = g->N, H = g->H, W = g->W, Ho = out_h(g), Wo = out_w(g);
+    const int kk = g->one_d ? 3 : 9;
+    const int64_t nw = Cout * Cin * kk, ny = Cout * N * Ho * Wo;
+    float *dy = malloc((size_t)ny * sizeof(float)), *dw[3];
+    double *ref = calloc((size_t)nw, sizeof(double)), *mag = calloc((size_t)nw, sizeof(double));
+    cr_assert(dy && ref && mag);
+    fill(dy, ny, 23);
+    for (int64_t co = 0; co < Cout; co++)
+        for (int64_t ci = 0; ci < Cin; ci++)
+            for (int q = 0; q < kk; q++)
+                for (int64_t n = 0; n < N; n++)
+                    for (int64_t oy = 0; oy < Ho; oy++)
+                        for (int64_t ox = 0; ox < Wo; ox++) {
+                            const int64_t iy = g->one_d ? oy : oy + g->dh * (q / 3) - g->ph,
+                                          ix = ox + g->dw * (q % 3) - g->pw;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            const double t =
+                                (double)dy[((co * N + n) * Ho + oy) * Wo + ox] * x[((ci * N + n) * H + iy) * W + ix];
+                            ref[(co * Cin + ci) * kk + q] += t;
+                            mag[(co * Cin + ci) * kk + q] += fabs(t);
+                        }
+    float *work = malloc(fl_wino_weight_grad_work_floats(g) * sizeof(float));
+    cr_assert(work);
+    for (int threads = 1; threads <= 3; threads++) {
+        dw[threads - 1] = malloc((size_t)nw * sizeof(float));
+        cr_assert(dw[threads - 1]);
+        for (int64_t j = 0; j < nw; j++) dw[threads - 1][j] = 0.5f; /* accumulates onto this */
+        fl_wino_weight_grad(threads, g, x, dy, dw[threads - 1], work);
+    }
+    double worst = 0;
+    for (int64_t j = 0; j < nw; j++) {
+        const double e = fabs(dw[0][j] - 0.5 - ref[j]) / (mag[j] + 1e-30);
+        if (e > worst) worst = e;
+        cr_assert_eq(dw[1][j], dw[0][j], "2 threads: weight gradient %lld differs", (long long)j);
+        cr_assert_eq(dw[2][j], dw[0][j], "3 threads: weight gradient %lld differs", (long long)j);
+    }
+    cr_expect_leq(worst, 2e-5, "weight gradient %lldx%lld%s %lldx%lldx%lld pad %d,%d dil %d,%d: relative error %g",
+                  (long long)Cout, (long long)Cin, g->one_d ? " 1-D" : "", (long long)N, (long long)H, (long long)W,
+                  g->ph, g->pw, g->dh, g->dw, worst);
+    for (int i = 0; i < 3; i++) free(dw[i]);
+    free(work);
+    free(dy);
+    free(ref);
+    free(mag);
+}
+
 static void check_geom(fl_wino_geom g)
 {
     const int64_t Cout = g.Cout, Cin = g.Cin, N = g.N, H = g.H, W = g.W, ny = Cout * N * out_h(&g) * out_w(&g);
@@ -98,6 +149,7 @@ static void check_geom(fl_wino_geom g)
     free(base);
     free(ya);
     free(y1);
+    check_weight_grad(&g, x);
     free(w);
     free(x);
     free(ref);

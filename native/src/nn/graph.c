@@ -474,10 +474,15 @@ static size_t g_work_floats(const fl_graph *g)
             need = (size_t)(in->C * in->H * in->W * g->max_batch);
         }
         if (o->kind == OP_CONV && conv_uses_winograd(g, o)) {
-            /* U, then fl_wino_conv's scratch (the input gradient needs as much: Cin and Cout swapped) */
+            /* U, then fl_wino_conv's scratch, for the forward pass and (training) the input gradient; the
+             * weight gradient's scratch */
+            for (int input_grad = 0; input_grad <= (g->training ? 1 : 0); input_grad++) {
+                const fl_wino_geom geo = wino_geom(g, o, input_grad);
+                const size_t wino = fl_wino_weight_floats(&geo) + fl_wino_work_floats(g->threads, &geo);
+                if (need < wino) need = wino;
+            }
             const fl_wino_geom geo = wino_geom(g, o, 0);
-            const size_t wino = fl_wino_weight_floats(&geo) + fl_wino_work_floats(g->threads, &geo);
-            if (need < wino) need = wino;
+            if (g->training && need < fl_wino_weight_grad_work_floats(&geo)) need = fl_wino_weight_grad_work_floats(&geo);
         }
         if (need > w) w = need;
     }
@@ -1006,8 +1011,12 @@ static void conv_backward(fl_graph *g, const g_op *o)
         return;
     }
     const int64_t chunk = conv_chunk_planes(g, o);
-    const int flip = conv_grad_is_conv(o);
-    for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+    const int flip = conv_grad_is_conv(o), wino = conv_uses_winograd(g, o);
+    if (wino) {
+        const fl_wino_geom geo = wino_geom(g, o, 0);
+        fl_wino_weight_grad(g->threads, &geo, x, dy, dw, g->work);
+    }
+    for (int64_t n0 = 0; n0 < N && !wino; n0 += chunk) {
         const int64_t n1 = n0 + chunk < N ? n0 + chunk : N, cols = (n1 - n0) * HWo;
         im2col(g, o, in, out, x, n0, n1, g->work);
         fl_gemm_parallel(g->threads, 0, 1, Cout, K, cols, 1.f, dy + n0 * HWo, N * HWo, g->work, cols, 1.f, dw, K);
@@ -1016,7 +1025,7 @@ static void conv_backward(fl_graph *g, const g_op *o)
             col2im(g, o, in, out, g->work, n0, n1, dx);
         }
     }
-    if (dx && flip && conv_uses_winograd(g, o)) {
+    if (dx && flip && wino) {
         wino_run(g, o, 1, dy, 1.f, dx);
     } else if (dx && flip) {
         /* wf[ci][co, kh-1-ki, kw-1-kj] = w[co][ci, ki, kj] (g->work holds at least the weight count) */

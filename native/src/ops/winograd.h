@@ -42,4 +42,10 @@ size_t fl_wino_work_floats(int threads, const fl_wino_geom *g);
 void fl_wino_conv(int threads, const float *U, const fl_wino_geom *g, const float *x, float beta, float *y,
                   float *work);
 
+/* dw += the gradient of the kernel of y = conv(x) (geometry g) given dy, the gradient of y (Cout, N, Ho,
+ * Wo); dw is w's layout. Tiles are summed in an order fixed by the geometry: bit-identical for any thread
+ * count. work: fl_wino_weight_grad_work_floats(g) floats. Must not be called inside a parallel region. */
+size_t fl_wino_weight_grad_work_floats(const fl_wino_geom *g);
+void fl_wino_weight_grad(int threads, const fl_wino_geom *g, const float *x, const float *dy, float *dw, float *work);
+
 #endif
