@@ -84,7 +84,7 @@ void fl_wino_weights(int threads, const float *w, const fl_wino_geom *geo, int f
 {
     const int64_t Cout = geo->Cout, Cin = geo->Cin, pairs = Cout * Cin;
     const int kk = geo->one_d ? 3 : 9;
-#pragma omp parallel for num_threads(threads) if (pairs > 4096) schedule(static)
+#pragma omp parallel for num_threads(threads) if (pairs >= 512) schedule(static)
     for (int64_t p = 0; p < pairs; p++) {
         const int64_t co = p / Cin, ci = p % Cin;
         double g[3][3] = {{0}}, t[6][3];
@@ -479,7 +479,7 @@ WGRAD_GROUP(wgrad_group_generic_1d, , 1)
 static void wgrad_finish(int threads, const fl_wino_geom *geo, const float *dU, float *dw)
 {
     const int64_t pairs = geo->Cout * geo->Cin;
-#pragma omp parallel for num_threads(threads) if (pairs > 4096) schedule(static)
+#pragma omp parallel for num_threads(threads) if (pairs >= 512) schedule(static)
     for (int64_t p = 0; p < pairs; p++) {
         if (geo->one_d) {
             for (int b = 0; b < 3; b++) {
@@ -522,7 +522,6 @@ void fl_wino_weight_grad(int threads, const fl_wino_geom *geo, const float *x, c
     const int64_t vs = channel_stride(P, WG_TILES);
     float *xt = work, *dyt = xt + (cp * geo->H * geo->W + 1) * padded_channels(Cin);
     float *V = dyt + (cp * Ho * Wo + 1) * padded_channels(Cout), *D = V + Cin * vs, *dU = D + Cout * vs;
-    memset(dU, 0, (size_t)P * (size_t)(Cout * Cin) * sizeof(float));
     const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     const wgrad_group_fn group = avx2 ? (one_d ? wgrad_group_avx2_1d : wgrad_group_avx2_2d)
                                       : (one_d ? wgrad_group_generic_1d : wgrad_group_generic_2d);
@@ -533,6 +532,10 @@ void fl_wino_weight_grad(int threads, const fl_wino_geom *geo, const float *x, c
         const wino_layer Lc = L;
 #pragma omp parallel num_threads(threads)
         {
+            if (Lc.n0 == 0) {
+#pragma omp for schedule(static)
+                for (int k = 0; k < P; k++) memset(dU + (int64_t)k * Cout * Cin, 0, (size_t)(Cout * Cin) * sizeof(float));
+            }
             transpose(x, Cin, geo->N, geo->H * geo->W, Lc.n0, Lc.nch, xt);
             transpose(dy, Cout, geo->N, Ho * Wo, Lc.n0, Lc.nch, dyt);
             for (int64_t s0 = t_begin; s0 < t_end; s0 += WG_TILES) {
