@@ -1338,10 +1338,14 @@ static void elementwise_rows(fl_graph *g, const g_op *o, int64_t y0, int64_t y1)
             for (int64_t j = b + j0; j < b + j1; j++) y[j] = x[j] > 0.f ? x[j] : a * x[j];
             continue;
         }
-        memcpy(y + b + j0, g->nodes[o->in[0]].data + b + j0, (size_t)(j1 - j0) * sizeof(float));
-        for (int k = 1; k < o->nin; k++) {
-            const float *x = g->nodes[o->in[k]].data;
-            for (int64_t j = b + j0; j < b + j1; j++) y[j] += x[j];
+        /* a sum of many tensors (the dilated block's 12) in pieces that stay in L1, same order of additions */
+        for (int64_t c0 = b + j0; c0 < b + j1; c0 += 512) {
+            const int64_t c1 = c0 + 512 < b + j1 ? c0 + 512 : b + j1;
+            memcpy(y + c0, g->nodes[o->in[0]].data + c0, (size_t)(c1 - c0) * sizeof(float));
+            for (int k = 1; k < o->nin; k++) {
+                const float *x = g->nodes[o->in[k]].data;
+                for (int64_t j = c0; j < c1; j++) y[j] += x[j];
+            }
         }
     }
 }
@@ -1508,16 +1512,21 @@ void fl_graph_backward(fl_graph *g, fl_node y)
             for (int64_t j = 0; j < n_out; j++) dx[j] += x[j] > 0.f ? dy[j] : a * dy[j];
             break;
         }
-        case OP_ADD:
-            for (int k = 0; k < o->nin; k++) {
-                const g_node *in = &g->nodes[o->in[k]];
-                if (!in->needs_grad) continue;
-                float *dx = in->grad;
-                const float *dy = out->grad;
+        case OP_ADD: {
+            /* dy added to every input's gradient, in pieces of dy that stay in L1 (inputs in order) */
+            const float *dy = out->grad;
 #pragma omp parallel for num_threads(g->threads) if (n_out > G_PAR_MIN) schedule(static)
-                for (int64_t j = 0; j < n_out; j++) dx[j] += dy[j];
+            for (int64_t c0 = 0; c0 < n_out; c0 += 512) {
+                const int64_t c1 = c0 + 512 < n_out ? c0 + 512 : n_out;
+                for (int k = 0; k < o->nin; k++) {
+                    const g_node *in = &g->nodes[o->in[k]];
+                    if (!in->needs_grad) continue;
+                    float *dx = in->grad;
+                    for (int64_t j = c0; j < c1; j++) dx[j] += dy[j];
+                }
             }
             break;
+        }
         case OP_CONCAT: {
             int64_t off = 0;
             for (int k = 0; k < o->nin; k++) {

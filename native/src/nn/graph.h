@@ -92,7 +92,7 @@ void fl_graph_keep_all(fl_graph *g);
 
 /* Stride-1 3x3 and 1-D k3 convolutions (any dilation) with 32+ channels run by Winograd F(4x4, 3x3) /
  * F(4, 3) (ops/winograd.h: 4x / 2x fewer multiplications, rounding within ~1e-6 of the terms'
- * magnitude), forward and input gradient, unless turned off here before finalize (benchmarks, tests
+ * magnitude), forward, input and weight gradient, unless turned off here before finalize (benchmarks, tests
  * comparing with the direct sum). Row-update graphs never use it. */
 void fl_graph_use_winograd(fl_graph *g, int on);
 fl_status fl_graph_forward_rows(fl_graph *g, fl_node x, int64_t y0, int64_t y1, fl_node y, int64_t need,

@@ -1,11 +1,13 @@
-/* Winograd F(4x4, 3x3) and F(4, 3) convolutions: see winograd.h.
+/* Winograd F(4x4, 3x3) and F(4, 3) convolutions and their weight gradient: see winograd.h.
  *
- * Tiles (n, residue class, ty, tx) are numbered row-major and processed in blocks of TB tiles, one block per
- * thread at a time: the P transformed inputs of the block (V, P x Cin x TB; P = 36 points for 2-D, 6 for
- * 1-D), P single-threaded GEMMs into M (P x Cout x TB), the output transform. V and M of one block stay in
- * the thread's cache. The transforms run on 8 tiles at once (GCC vector extension; an AVX2 build of the
- * block function is chosen at run time, like the GEMM's kernels). A dilated convolution is an undilated
- * one on each sub-grid of pixels d apart, so its tiles are sub-grid tiles. */
+ * Tiles (n, residue class, ty, tx) are numbered row-major. The input of a chunk of planes is first
+ * transposed to pixel-major (see XT_BUDGET). Forward: blocks of TB tiles, one block per thread at a time:
+ * the P transformed inputs of the block (V; P = 36 points for 2-D, 6 for 1-D), P single-threaded GEMMs
+ * M[xi] = U[xi] V[xi], the output transform. Weight gradient: steps of WG_TILES tiles, whose V and
+ * D = A dY A^T all threads build, then one thread per point accumulates dU[xi] += D[xi] V[xi]^T; at the
+ * end dw += G^T dU G. The transforms run on 8 tiles at once (GCC vector extension; AVX2 builds chosen at
+ * run time, like the GEMM's kernels). A dilated convolution is an undilated one on each sub-grid of
+ * pixels d apart, so its tiles are sub-grid tiles. */
 #include "ops/winograd.h"
 
 #include "ops/gemm.h"

@@ -1,8 +1,10 @@
 /* 3x3 and 1x3 convolutions (stride 1, any dilation) by Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray,
  * "Fast Algorithms for Convolutional Neural Networks", 2016): each 4x4 output tile is computed from a 6x6
  * input tile as A^T [ (G g G^T) . (B^T d B) ] A, so a layer is 36 GEMMs of (Cout x Cin) x (Cin x tiles)
- * with 4x fewer multiplications than im2col + GEMM. Rounding differs from the direct sum by a few ulp of
- * the inputs' magnitude (tested against a double-precision direct convolution).
+ * with 4x fewer multiplications than im2col + GEMM. The kernel's gradient is the adjoint: dU = sum over
+ * tiles of (A dY A^T) . (B^T d B), 36 GEMMs of (Cout x tiles) x (tiles x Cin), then dw = G^T dU G.
+ * Rounding differs from the direct sum by a few ulp of the terms' magnitude (tested against double-precision
+ * direct sums).
  *
  * Activations are (C, N, H, W) as in nn/graph: channel c of plane n at x + (c*N + n)*H*W. Each output tile
  * is computed the same way whatever the thread count and tile blocking, so results are bit-identical for
