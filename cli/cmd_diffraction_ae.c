@@ -51,25 +51,26 @@ static fl_status write_stack(fl_ctx *ctx, const char *dir, const char *name, int
     return st;
 }
 
-static int write_loss_csv(const char *dir, const fl_dae *m)
+static fl_status write_loss_csv(fl_ctx *ctx, const char *dir, const fl_dae *m)
 {
     char path[CLI_PATH_MAX];
-    if (cli_path_join(path, sizeof path, dir, "loss.csv")) return 1;
+    fl_status st = cli_out_path(ctx, path, sizeof path, dir, "loss.csv");
+    if (st) return st;
     FILE *f = fopen(path, "w");
-    if (!f) return cli_error("cannot write %s: %s", path, strerror(errno));
+    if (!f) return fl_fail(ctx, FL_EIO, "cannot write %s: %s", path, strerror(errno));
     int32_t ne;
     const fl_dae_epoch *h = fl_dae_history(m, &ne);
     fprintf(f, "epoch,lr,loss,mse,l1,contrastive,divergence\n");
     for (int32_t e = 0; e < ne; e++)
         fprintf(f, "%d,%.7g,%.9g,%.9g,%.7g,%.7g,%.7g\n", e + 1, h[e].lr, h[e].loss, h[e].mse, h[e].l1, h[e].contrastive,
                 h[e].divergence);
-    if (fclose(f)) return cli_error("cannot write %s", path);
-    return 0;
+    if (fclose(f)) return fl_fail(ctx, FL_EIO, "cannot write %s", path);
+    return FL_OK;
 }
 
-/* embedding + apertures + summary; m trained or loaded. */
-static int finish(const char *cmd, const cli_option *opts, fl_ctx *ctx, fl_stem4d *src, const fl_dae *m,
-                  const fl_dae_report *rep, const char *out)
+/* embedding + apertures + the summary fields (after "command", in j); m trained or loaded. */
+static fl_status finish(const cli_option *opts, fl_ctx *ctx, fl_stem4d *src, const fl_dae *m,
+                        const fl_dae_report *rep, const char *out, cli_json *jp)
 {
     const fl_dae_config *c = fl_dae_get_config(m);
     fl_stem4d_info info;
@@ -80,7 +81,7 @@ static int finish(const char *cmd, const cli_option *opts, fl_ctx *ctx, fl_stem4
     if (!emb || !ap) {
         free(emb);
         free(ap);
-        return cli_error("out of memory for the embedding of %lld patterns", (long long)n);
+        return fl_fail(ctx, FL_ENOMEM, "out of memory for the embedding of %lld patterns", (long long)n);
     }
     const double t0 = fl_now_seconds();
     fl_status st = fl_dae_embed(ctx, m, src, emb);
@@ -88,58 +89,51 @@ static int finish(const char *cmd, const cli_option *opts, fl_ctx *ctx, fl_stem4
     if (!st) st = write_stack(ctx, out, "embedding.tif", info.scan_x, info.scan_y, (int32_t)K, emb, (int)K);
     if (!st) st = fl_dae_apertures(ctx, src, c->bin, emb, n, (int32_t)K, 0.05, ap);
     if (!st) st = write_stack(ctx, out, "apertures.tif", c->pattern_w, c->pattern_h, (int32_t)K, ap, 0);
-    int rc = 0;
-    if (st) rc = cli_engine_error(ctx);
     int64_t active = 0;
-    for (int64_t k = 0; k < K && !rc; k++) {
+    for (int64_t k = 0; k < K && !st; k++) {
         int any = 0;
         for (int64_t p = 0; p < n && !any; p++) any = emb[p * K + k] != 0.f;
         active += any;
     }
-    if (!rc) {
-        cli_json j;
-        cli_json_begin(&j);
-        cli_json_str(&j, "command", cmd);
-        cli_json_str(&j, "version", FL_VERSION_STRING);
-        cli_json_str(&j, "input", cli_str(opts, "input") ? cli_str(opts, "input") : cli_str(opts, "raw"));
-        cli_json_int(&j, "detector_w", info.det_w);
-        cli_json_int(&j, "detector_h", info.det_h);
-        cli_json_int(&j, "scan_x", info.scan_x);
-        cli_json_int(&j, "scan_y", info.scan_y);
-        cli_json_int(&j, "bin", c->bin);
-        cli_json_int(&j, "pattern_w", c->pattern_w);
-        cli_json_int(&j, "pattern_h", c->pattern_h);
+    if (!st) {
+        cli_json_str(jp, "version", FL_VERSION_STRING);
+        cli_json_str(jp, "input", cli_str(opts, "input") ? cli_str(opts, "input") : cli_str(opts, "raw"));
+        cli_json_int(jp, "detector_w", info.det_w);
+        cli_json_int(jp, "detector_h", info.det_h);
+        cli_json_int(jp, "scan_x", info.scan_x);
+        cli_json_int(jp, "scan_y", info.scan_y);
+        cli_json_int(jp, "bin", c->bin);
+        cli_json_int(jp, "pattern_w", c->pattern_w);
+        cli_json_int(jp, "pattern_h", c->pattern_h);
         double pools[FL_DAE_MAX_POOLS];
         int np = 0;
         while (np < FL_DAE_MAX_POOLS && c->pools[np]) pools[np] = c->pools[np], np++;
-        cli_json_num_array(&j, "pools", pools, np);
-        cli_json_int(&j, "width", c->width);
-        cli_json_int(&j, "embedding", c->embedding);
-        cli_json_int(&j, "params", fl_dae_param_count(m));
-        cli_json_int(&j, "active_channels", active);
-        cli_json_num(&j, "embed_seconds", t_embed);
+        cli_json_num_array(jp, "pools", pools, np);
+        cli_json_int(jp, "width", c->width);
+        cli_json_int(jp, "embedding", c->embedding);
+        cli_json_int(jp, "params", fl_dae_param_count(m));
+        cli_json_int(jp, "active_channels", active);
+        cli_json_num(jp, "embed_seconds", t_embed);
         if (rep) {
-            cli_json_int(&j, "epochs_run", rep->epochs_run);
-            cli_json_int(&j, "best_epoch", rep->best_epoch + 1);
-            cli_json_num(&j, "best_loss", rep->best_loss);
-            cli_json_int(&j, "train_patterns", rep->train_patterns);
-            cli_json_bool(&j, "training_set_in_memory", rep->cached);
-            cli_json_num(&j, "train_patterns_per_second", rep->patterns_per_second);
-            cli_json_bool(&j, "cancelled", rep->cancelled);
-            cli_json_raw(&j, "files", "{\"model\":\"model.safetensors\",\"embedding\":\"embedding.tif\",\"apertures\":"
+            cli_json_int(jp, "epochs_run", rep->epochs_run);
+            cli_json_int(jp, "best_epoch", rep->best_epoch + 1);
+            cli_json_num(jp, "best_loss", rep->best_loss);
+            cli_json_int(jp, "train_patterns", rep->train_patterns);
+            cli_json_bool(jp, "training_set_in_memory", rep->cached);
+            cli_json_num(jp, "train_patterns_per_second", rep->patterns_per_second);
+            cli_json_bool(jp, "cancelled", rep->cancelled);
+            cli_json_raw(jp, "files", "{\"model\":\"model.safetensors\",\"embedding\":\"embedding.tif\",\"apertures\":"
                                       "\"apertures.tif\",\"loss\":\"loss.csv\",\"summary\":\"summary.json\"}");
         } else {
-            cli_json_str(&j, "model", cli_str(opts, "model"));
-            cli_json_raw(&j, "files", "{\"embedding\":\"embedding.tif\",\"apertures\":\"apertures.tif\",\"summary\":"
+            cli_json_str(jp, "model", cli_str(opts, "model"));
+            cli_json_raw(jp, "files", "{\"embedding\":\"embedding.tif\",\"apertures\":\"apertures.tif\",\"summary\":"
                                       "\"summary.json\"}");
         }
-        cli_json_str(&j, "out", out);
-        rc = cli_summary_write(&j, opts, out);
-        cli_json_free(&j);
+        cli_json_str(jp, "out", out);
     }
     free(emb);
     free(ap);
-    return rc;
+    return st;
 }
 
 /* "4,2" -> pools */
@@ -158,6 +152,20 @@ static int parse_pools(const char *s, int32_t *pools)
         else p = end;
     }
     return n > 0;
+}
+
+/* Opens the source (and loads the model of apply) before the command frame (cli_command_start) creates
+ * --out, so a bad source or model (usage error, exit 2, or engine error, exit 1; printed) creates no
+ * folder. The opening has its own context: neither the stream nor the model keeps one. */
+static int open_inputs(const char *cmd, const cli_option *opts, const char *model, fl_dae **m, fl_stem4d **src)
+{
+    fl_ctx *ctx = cli_ctx_new(opts);
+    if (!ctx) return CLI_EXIT_FAIL;
+    int rc = 0;
+    if (model && fl_dae_load(ctx, model, m)) rc = cli_engine_error(ctx);
+    if (!rc) rc = cli_stem_open(cmd, opts, ctx, src);
+    fl_ctx_free(ctx);
+    return rc;
 }
 
 static int action_train(int argc, char **argv)
@@ -239,49 +247,42 @@ static int action_train(int argc, char **argv)
     c.normalise = (float)cli_float(opts, "normalise");
     if (c.normalise < 0 && c.normalise != -1.f) return cli_usage_error(cmd, "--normalise must be -1 (automatic), 0 (off) or > 0");
     c.seed = (uint64_t)cli_int(opts, "seed");
-    fl_ctx *ctx = cli_ctx_new(opts);
-    if (!ctx) return CLI_EXIT_FAIL;
     fl_stem4d *src = NULL;
     fl_dae *m = NULL;
-    if ((rc = cli_stem_open(cmd, opts, ctx, &src))) goto done;
+    if ((rc = open_inputs(cmd, opts, NULL, NULL, &src))) return rc;
     fl_stem4d_info info;
     fl_stem4d_get_info(src, &info);
     if (info.det_w < c.bin || info.det_h < c.bin) {
         rc = cli_usage_error(cmd, "--bin %d is larger than the %lld x %lld detector", c.bin, (long long)info.det_w,
                              (long long)info.det_h);
-        goto done;
+        fl_stem4d_close(src);
+        return rc;
     }
     c.pattern_w = (int32_t)(info.det_w / c.bin);
     c.pattern_h = (int32_t)(info.det_h / c.bin);
-    if (fl_dae_create(ctx, &c, &m)) {
-        rc = cli_engine_error(ctx);
-        goto done;
+    cli_json j;
+    fl_ctx *ctx = cli_command_start(cmd, opts, out, &j);
+    if (!ctx) {
+        fl_stem4d_close(src);
+        return CLI_EXIT_FAIL;
     }
-    if (cli_mkdirs(out)) {
-        rc = CLI_EXIT_FAIL;
-        goto done;
-    }
+    fl_status st = fl_dae_create(ctx, &c, &m);
     fl_dae_report rep;
-    fl_status st = fl_dae_train(ctx, m, src, &rep);
-    if (st == FL_ECANCELLED && rep.epochs_run > 0) {
+    memset(&rep, 0, sizeof rep);
+    if (!st) st = fl_dae_train(ctx, m, src, &rep);
+    if (st == FL_ECANCELLED && m && rep.epochs_run > 0) {
         fprintf(stderr, "ferrolens: training cancelled after %d epochs; writing the best model so far\n", rep.epochs_run);
         fl_ctx_clear_error(ctx);
         st = FL_OK;
     }
     char path[CLI_PATH_MAX];
-    if (!st && cli_path_join(path, sizeof path, out, "model.safetensors")) st = fl_fail(ctx, FL_EINVAL, "output path too long");
+    if (!st) st = cli_out_path(ctx, path, sizeof path, out, "model.safetensors");
     if (!st) st = fl_dae_save(ctx, m, path);
-    if (st) {
-        rc = cli_engine_error(ctx);
-        goto done;
-    }
-    if ((rc = write_loss_csv(out, m))) goto done;
-    rc = finish(cmd, opts, ctx, src, m, &rep, out);
-done:
+    if (!st) st = write_loss_csv(ctx, out, m);
+    if (!st) st = finish(opts, ctx, src, m, &rep, out, &j);
     fl_dae_free(m);
     fl_stem4d_close(src);
-    fl_ctx_free(ctx);
-    return rc;
+    return cli_command_finish(ctx, st, &j, opts, out);
 }
 
 static int action_apply(int argc, char **argv)
@@ -300,25 +301,23 @@ static int action_apply(int argc, char **argv)
     const char *out = cli_str(opts, "out"), *model = cli_str(opts, "model");
     if (!out) return cli_usage_error(cmd, "--out DIR is required");
     if (!model) return cli_usage_error(cmd, "--model FILE is required");
-    fl_ctx *ctx = cli_ctx_new(opts);
-    if (!ctx) return CLI_EXIT_FAIL;
     fl_stem4d *src = NULL;
     fl_dae *m = NULL;
-    if (fl_dae_load(ctx, model, &m)) {
-        rc = cli_engine_error(ctx);
-        goto done;
+    if ((rc = open_inputs(cmd, opts, model, &m, &src))) {
+        fl_dae_free(m);
+        return rc;
     }
-    if ((rc = cli_stem_open(cmd, opts, ctx, &src))) goto done;
-    if (cli_mkdirs(out)) {
-        rc = CLI_EXIT_FAIL;
-        goto done;
+    cli_json j;
+    fl_ctx *ctx = cli_command_start(cmd, opts, out, &j);
+    if (!ctx) {
+        fl_dae_free(m);
+        fl_stem4d_close(src);
+        return CLI_EXIT_FAIL;
     }
-    rc = finish(cmd, opts, ctx, src, m, NULL, out);
-done:
+    fl_status st = finish(opts, ctx, src, m, NULL, out, &j);
     fl_dae_free(m);
     fl_stem4d_close(src);
-    fl_ctx_free(ctx);
-    return rc;
+    return cli_command_finish(ctx, st, &j, opts, out);
 }
 
 int cmd_diffraction_ae(int argc, char **argv)

@@ -70,6 +70,18 @@ static void json_source(cli_json *j, const cli_option *opts, fl_stem4d *src, int
     cli_json_str(j, "out", cli_str(opts, "out"));
 }
 
+/* Opens the source before the command frame (cli_command_start) creates --out, so a bad source (usage
+ * error, exit 2, or an unreadable file, exit 1; printed) creates no folder. The opening has its own
+ * context: the stream keeps none. */
+static int open_source(const char *cmd, const cli_option *opts, fl_stem4d **src)
+{
+    fl_ctx *ctx = cli_ctx_new(opts);
+    if (!ctx) return CLI_EXIT_FAIL;
+    int rc = cli_stem_open(cmd, opts, ctx, src);
+    fl_ctx_free(ctx);
+    return rc;
+}
+
 /* ---- com ------------------------------------------------------------------------------------------ */
 static int action_com(int argc, char **argv)
 {
@@ -114,16 +126,16 @@ static int action_com(int argc, char **argv)
         p.mask_cy = v[1];
         p.mask_r = v[2];
     }
-    fl_ctx *ctx = cli_ctx_new(opts);
-    if (!ctx) return CLI_EXIT_FAIL;
     fl_stem4d *src = NULL;
+    if ((rc = open_source(cmd, opts, &src))) return rc;
+    cli_json j;
+    fl_ctx *ctx = cli_command_start(cmd, opts, out, &j);
+    if (!ctx) {
+        fl_stem4d_close(src);
+        return CLI_EXIT_FAIL;
+    }
     fl_stem_com_result r;
     memset(&r, 0, sizeof r);
-    if ((rc = cli_stem_open(cmd, opts, ctx, &src))) goto done;
-    if (cli_mkdirs(out)) {
-        rc = CLI_EXIT_FAIL;
-        goto done;
-    }
     fl_status st = fl_stem_com(ctx, src, &p, &r);
     const float *planes[4] = {r.com_x, r.com_y, r.magnitude, r.direction};
     const char *labels[4] = {"com x", "com y", "magnitude", p.degrees ? "direction (degrees)" : "direction (radians)"};
@@ -131,33 +143,24 @@ static int action_com(int argc, char **argv)
     const float *hp[1] = {r.hist}, *mp[1] = {r.mean_pattern};
     if (!st) st = write_planes(ctx, out, "com_histogram.tif", r.hist_bins, r.hist_bins, 1, hp, NULL);
     if (!st) st = write_planes(ctx, out, "mean_pattern.tif", r.pattern_w, r.pattern_h, 1, mp, NULL);
-    if (st) {
-        rc = cli_engine_error(ctx);
-        goto done;
+    if (!st) {
+        double sum_mag = 0;
+        int64_t n = r.scan_x * r.scan_y, nf = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (isfinite(r.magnitude[i])) sum_mag += r.magnitude[i], nf++;
+        json_source(&j, opts, src, p.bin);
+        cli_json_raw(&j, "files", "{\"com\":\"com.tif\",\"histogram\":\"com_histogram.tif\",\"mean_pattern\":\"mean_pattern.tif\",\"summary\":\"summary.json\"}");
+        cli_json_num(&j, "reference_x", r.ref_x);
+        cli_json_num(&j, "reference_y", r.ref_y);
+        cli_json_num(&j, "mean_magnitude", nf ? sum_mag / (double)nf : NAN);
+        cli_json_int(&j, "undefined_patterns", n - nf);
+        cli_json_int(&j, "hist_bins", r.hist_bins);
+        cli_json_num(&j, "hist_range", r.hist_range);
+        cli_json_str(&j, "direction_unit", p.degrees ? "degrees" : "radians");
     }
-    double sum_mag = 0;
-    int64_t n = r.scan_x * r.scan_y, nf = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(r.magnitude[i])) sum_mag += r.magnitude[i], nf++;
-    cli_json j;
-    cli_json_begin(&j);
-    cli_json_str(&j, "command", cmd);
-    json_source(&j, opts, src, p.bin);
-    cli_json_raw(&j, "files", "{\"com\":\"com.tif\",\"histogram\":\"com_histogram.tif\",\"mean_pattern\":\"mean_pattern.tif\",\"summary\":\"summary.json\"}");
-    cli_json_num(&j, "reference_x", r.ref_x);
-    cli_json_num(&j, "reference_y", r.ref_y);
-    cli_json_num(&j, "mean_magnitude", nf ? sum_mag / (double)nf : NAN);
-    cli_json_int(&j, "undefined_patterns", n - nf);
-    cli_json_int(&j, "hist_bins", r.hist_bins);
-    cli_json_num(&j, "hist_range", r.hist_range);
-    cli_json_str(&j, "direction_unit", p.degrees ? "degrees" : "radians");
-    rc = cli_summary_write(&j, opts, out);
-    cli_json_free(&j);
-done:
     fl_stem_com_result_free(&r);
     fl_stem4d_close(src);
-    fl_ctx_free(ctx);
-    return rc;
+    return cli_command_finish(ctx, st, &j, opts, out);
 }
 
 /* ---- vdf ------------------------------------------------------------------------------------------ */
@@ -202,13 +205,17 @@ static int action_vdf(int argc, char **argv)
     } else {
         p.shape = FL_VDF_MASK;
     }
-    fl_ctx *ctx = cli_ctx_new(opts);
-    if (!ctx) return CLI_EXIT_FAIL;
     fl_stem4d *src = NULL;
+    if ((rc = open_source(cmd, opts, &src))) return rc;
+    cli_json j;
+    fl_ctx *ctx = cli_command_start(cmd, opts, out, &j);
+    if (!ctx) {
+        fl_stem4d_close(src);
+        return CLI_EXIT_FAIL;
+    }
     fl_image mask;
     fl_image_init(&mask);
     float *img = NULL;
-    if ((rc = cli_stem_open(cmd, opts, ctx, &src))) goto done;
     fl_stem4d_info info;
     fl_stem4d_get_info(src, &info);
     fl_status st = FL_OK;
@@ -220,38 +227,25 @@ static int action_vdf(int argc, char **argv)
                          (long long)(info.det_w / p.bin), (long long)(info.det_h / p.bin));
         p.mask = mask.data;
     }
-    if (!st && cli_mkdirs(out)) {
-        rc = CLI_EXIT_FAIL;
-        goto done;
-    }
     if (!st && !(img = fl_alloc((size_t)info.patterns * sizeof(float)))) st = fl_fail(ctx, FL_ENOMEM, "out of memory");
     if (!st) st = fl_stem_vdf(ctx, src, &p, img);
     const float *planes[1] = {img};
     const char *labels[1] = {p.mean ? "mean intensity in aperture" : "summed intensity in aperture"};
     if (!st) st = write_planes(ctx, out, "vdf.tif", info.scan_x, info.scan_y, 1, planes, labels);
-    if (st) {
-        rc = cli_engine_error(ctx);
-        goto done;
+    if (!st) {
+        double mn = INFINITY, mx = -INFINITY;
+        for (int64_t i = 0; i < info.patterns; i++) mn = fmin(mn, img[i]), mx = fmax(mx, img[i]);
+        json_source(&j, opts, src, p.bin);
+        cli_json_raw(&j, "files", "{\"vdf\":\"vdf.tif\",\"summary\":\"summary.json\"}");
+        cli_json_str(&j, "aperture", p.shape == FL_VDF_RECT ? "rect" : p.shape == FL_VDF_ANNULUS ? "annulus" : "mask");
+        cli_json_str(&j, "reduction", p.mean ? "mean" : "sum");
+        cli_json_num(&j, "min", mn);
+        cli_json_num(&j, "max", mx);
     }
-    double mn = INFINITY, mx = -INFINITY;
-    for (int64_t i = 0; i < info.patterns; i++) mn = fmin(mn, img[i]), mx = fmax(mx, img[i]);
-    cli_json j;
-    cli_json_begin(&j);
-    cli_json_str(&j, "command", cmd);
-    json_source(&j, opts, src, p.bin);
-    cli_json_raw(&j, "files", "{\"vdf\":\"vdf.tif\",\"summary\":\"summary.json\"}");
-    cli_json_str(&j, "aperture", p.shape == FL_VDF_RECT ? "rect" : p.shape == FL_VDF_ANNULUS ? "annulus" : "mask");
-    cli_json_str(&j, "reduction", p.mean ? "mean" : "sum");
-    cli_json_num(&j, "min", mn);
-    cli_json_num(&j, "max", mx);
-    rc = cli_summary_write(&j, opts, out);
-    cli_json_free(&j);
-done:
     fl_free(img);
     fl_image_free(&mask);
     fl_stem4d_close(src);
-    fl_ctx_free(ctx);
-    return rc;
+    return cli_command_finish(ctx, st, &j, opts, out);
 }
 
 /* ---- compare -------------------------------------------------------------------------------------- */
@@ -291,53 +285,44 @@ static int action_compare(int argc, char **argv)
         return cli_usage_error(cmd, "--select-a MASK.tif and --select-b MASK.tif are required");
     int32_t bin = (int32_t)cli_int(opts, "bin");
     if (bin == 3) return cli_usage_error(cmd, "--bin must be 1, 2 or 4");
-    fl_ctx *ctx = cli_ctx_new(opts);
-    if (!ctx) return CLI_EXIT_FAIL;
     fl_stem4d *src = NULL;
+    if ((rc = open_source(cmd, opts, &src))) return rc;
+    cli_json j;
+    fl_ctx *ctx = cli_command_start(cmd, opts, out, &j);
+    if (!ctx) {
+        fl_stem4d_close(src);
+        return CLI_EXIT_FAIL;
+    }
     fl_image a, b;
     fl_image_init(&a);
     fl_image_init(&b);
     fl_stem_compare_result r;
     memset(&r, 0, sizeof r);
-    if ((rc = cli_stem_open(cmd, opts, ctx, &src))) goto done;
     fl_stem4d_info info;
     fl_stem4d_get_info(src, &info);
     fl_status st = read_selection(ctx, cli_str(opts, "select-a"), "--select-a", &info, &a);
     if (!st) st = read_selection(ctx, cli_str(opts, "select-b"), "--select-b", &info, &b);
-    if (!st && cli_mkdirs(out)) {
-        rc = CLI_EXIT_FAIL;
-        goto done;
-    }
     if (!st) st = fl_stem_compare(ctx, src, bin, a.data, b.data, &r);
     const float *planes[4] = {r.ncc, r.difference, r.mean_a, r.mean_b};
     const char *labels[4] = {"ncc", "difference", "mean A", "mean B"};
     if (!st) st = write_planes(ctx, out, "compare.tif", r.pattern_w, r.pattern_h, 4, planes, labels);
-    if (st) {
-        rc = cli_engine_error(ctx);
-        goto done;
+    if (!st) {
+        double l2 = 0;
+        for (int64_t i = 0; i < r.pattern_w * r.pattern_h; i++) l2 += (double)r.difference[i] * r.difference[i];
+        json_source(&j, opts, src, bin);
+        cli_json_raw(&j, "files", "{\"compare\":\"compare.tif\",\"summary\":\"summary.json\"}");
+        cli_json_int(&j, "count_a", r.count_a);
+        cli_json_int(&j, "count_b", r.count_b);
+        cli_json_num(&j, "ncc_peak", r.peak);
+        cli_json_int(&j, "shift_x", r.shift_x);
+        cli_json_int(&j, "shift_y", r.shift_y);
+        cli_json_num(&j, "difference_rms", sqrt(l2 / (double)(r.pattern_w * r.pattern_h)));
     }
-    double l2 = 0;
-    for (int64_t i = 0; i < r.pattern_w * r.pattern_h; i++) l2 += (double)r.difference[i] * r.difference[i];
-    cli_json j;
-    cli_json_begin(&j);
-    cli_json_str(&j, "command", cmd);
-    json_source(&j, opts, src, bin);
-    cli_json_raw(&j, "files", "{\"compare\":\"compare.tif\",\"summary\":\"summary.json\"}");
-    cli_json_int(&j, "count_a", r.count_a);
-    cli_json_int(&j, "count_b", r.count_b);
-    cli_json_num(&j, "ncc_peak", r.peak);
-    cli_json_int(&j, "shift_x", r.shift_x);
-    cli_json_int(&j, "shift_y", r.shift_y);
-    cli_json_num(&j, "difference_rms", sqrt(l2 / (double)(r.pattern_w * r.pattern_h)));
-    rc = cli_summary_write(&j, opts, out);
-    cli_json_free(&j);
-done:
     fl_stem_compare_result_free(&r);
     fl_image_free(&a);
     fl_image_free(&b);
     fl_stem4d_close(src);
-    fl_ctx_free(ctx);
-    return rc;
+    return cli_command_finish(ctx, st, &j, opts, out);
 }
 
 typedef struct stem_action {

@@ -150,7 +150,8 @@ for cmd in "spectral-ae apply --model $SAE" "spectral-ae train --epochs 1" "deco
 done
 
 # --- a failed command removes the --out folders it created, and only those ---------------------------------
-# (cli_command_start: spectral-ae train/apply/traverse, im2spec/spec2im train/apply, walls train/retrain/apply/live)
+# (cli_command_start: spectral-ae train/apply/traverse, im2spec/spec2im train/apply, walls train/retrain/apply/live,
+#  stem com/vdf/compare, diffraction-ae train/apply)
 gone() { [ ! -e "$1" ] || fail "$2: '$1' was left behind: $(ls -A "$1" 2>&1)"; }
 expect_error "not a spectral autoencoder" spectral-ae apply --model "$WAL" --input "$GRID" --out "$DIR/new1/a/b"
 gone "$DIR/new1" "spectral-ae apply (new --out with new parents)"
@@ -176,7 +177,32 @@ gone "$DIR/new6" "walls retrain (NaN pixel)"
 expect_error "pair 1: the image holds NaN" walls train --input "$DIR/tr_nan.tif" --masks "$DIR/syn/pfm_walls_train_mask.tif" \
     --members 1 --filters 2 --iterations 1 --patch 32 --out "$DIR/new7"
 gone "$DIR/new7" "walls train (NaN pixel)"
-expect_error "hold NaN in the pattern" stem com --input "$DIR/st_nan.tif" --out "$DIR/new8/x"
+# stem com / vdf / compare and diffraction-ae train / apply: the same frame (they used to leave an empty --out)
+i=8
+for cmd in "stem com" "stem vdf --annulus 8,8,0,4" "stem compare --select-a $SEL --select-b $SEL" \
+           "diffraction-ae train --width 2 --embedding 2 --epochs 1 --batch 8" \
+           "diffraction-ae apply --model $DIR/dae/model.safetensors"; do
+    expect_error "hold NaN in the pattern" $cmd --input "$DIR/st_nan.tif" --out "$DIR/new$i/x"
+    gone "$DIR/new$i" "$cmd (NaN pattern, new nested --out)"
+    expect_error "hold an infinite value in the pattern" $cmd --input "$DIR/st_inf.tif" --out "$DIR/keep_empty"
+    [ -d "$DIR/keep_empty" ] && [ -z "$(ls -A "$DIR/keep_empty")" ] || fail "$cmd: the pre-existing empty --out changed"
+    expect_error "hold NaN in the pattern" $cmd --input "$DIR/st_nan.tif" --out "$DIR/keep_full/s$i"
+    gone "$DIR/keep_full/s$i" "$cmd (new folder inside an existing one)"
+    i=$((i + 1))
+done
+[ "$(ls -A "$DIR/keep_full")" = mine.txt ] && [ "$(cat "$DIR/keep_full/mine.txt")" = x ] ||
+    fail "the pre-existing --out parent changed: $(ls -A "$DIR/keep_full")"
+# failures before the work (no such input / model) create no folder; in the work (a selection of the wrong
+# size, a model for other patterns) remove it again
+expect_error "no_such.tif" stem vdf --input "$DIR/no_such.tif" --annulus 8,8,0,4 --out "$DIR/new20"
+gone "$DIR/new20" "stem vdf (missing input)"
+expect_error "no_such.safetensors" diffraction-ae apply --model "$DIR/no_such.safetensors" --input "$ST" --out "$DIR/new21"
+gone "$DIR/new21" "diffraction-ae apply (missing model)"
+expect_error "--select-a" stem compare --input "$ST" --select-a "$GRID" --select-b "$SEL" --out "$DIR/new22/y"
+gone "$DIR/new22" "stem compare (selection of the wrong size)"
+expect_error "is a 'spectral-ae' model, not a diffraction autoencoder" diffraction-ae apply --model "$SAE" --input "$ST" \
+    --out "$DIR/new23"
+gone "$DIR/new23" "diffraction-ae apply (model of another family)"
 # a success keeps its folder
 "$BIN" spectral-ae apply --model "$SAE" --input "$GRID" --out "$DIR/ok1/x" --threads 1 >/dev/null 2>&1 ||
     fail "spectral-ae apply (valid)"

@@ -426,5 +426,17 @@ Test(analysis, nearest_samples_in_order_with_mask)
     cr_assert_eq(idx[2], 2);
     cr_assert_eq(idx[3], 3);
     cr_assert_eq(fl_nearest_samples(ctx, X, 6, 2, p, NULL, 0, idx, &found), FL_EINVAL);
+    /* NaN rows the mask leaves out (a latent map's frame edge) do not matter; a kept one is refused */
+    float Xn[12];
+    for (int i = 0; i < 12; i++) Xn[i] = X[i];
+    Xn[0] = NAN;
+    Xn[9] = INFINITY;
+    cr_assert_eq(fl_nearest_samples(ctx, Xn, 6, 2, p, NULL, 3, idx, &found), FL_EINVAL);
+    cr_assert_eq(fl_nearest_samples(ctx, Xn, 6, 2, p, valid, 10, idx, &found), FL_OK);
+    cr_assert_eq(found, 4);
+    cr_assert_eq(idx[0], 1);
+    cr_assert_eq(idx[3], 3);
+    const uint8_t keep_nan[6] = {1, 1, 0, 0, 0, 0};
+    cr_assert_eq(fl_nearest_samples(ctx, Xn, 6, 2, p, keep_nan, 1, idx, &found), FL_EINVAL);
     fl_ctx_free(ctx);
 }

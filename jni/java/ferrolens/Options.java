@@ -132,8 +132,13 @@ final class Options {
 
     int nextInt() {
         double v = nextNumber();
-        if (!Double.isNaN(v) && (v != Math.rint(v) || Math.abs(v) > Integer.MAX_VALUE) && error == null)
-            error = "Option " + fields.get(next - 1).key + "=" + v + " must be a whole number.";
+        if (!Double.isNaN(v) && error == null) {
+            String key = fields.get(next - 1).key;
+            if (Math.abs(v) > Integer.MAX_VALUE)   // 1e12 is whole, but no int: say so (was "must be a whole number")
+                error = "Option " + key + "=" + v + " is out of range (at most " + Integer.MAX_VALUE + " in magnitude).";
+            else if (v != Math.rint(v))
+                error = "Option " + key + "=" + v + " must be a whole number.";
+        }
         return (int) v;
     }
 

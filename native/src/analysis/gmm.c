@@ -370,8 +370,18 @@ static int cmp_dist_idx(const void *a, const void *b)
 fl_status fl_nearest_samples(fl_ctx *ctx, const float *X, int64_t n, int32_t d, const double *point,
                              const uint8_t *valid, int64_t count, int64_t *idx, int64_t *found)
 {
-    fl_status st = fl_an_check(ctx, "nearest samples", X, n, d, 1);
-    if (st) return st;
+    /* only the rows the mask keeps must be finite (e.g. im2spec's latent maps are NaN at the frame edge) */
+    if (!valid) {
+        fl_status st = fl_an_check(ctx, "nearest samples", X, n, d, 1);
+        if (st) return st;
+    } else if (!X || n < 1 || d < 1 || n > INT64_MAX / d) {
+        return fl_fail(ctx, FL_EINVAL, "nearest samples: no data, or %lld x %d values", (long long)n, (int)d);
+    }
+    for (int64_t i = 0; valid && i < n; i++)
+        for (int32_t j = 0; valid[i] && j < d; j++)
+            if (!isfinite(X[i * d + j]))
+                return fl_fail(ctx, FL_EINVAL, "nearest samples: sample %lld (kept by the mask) is NaN or infinite",
+                               (long long)i);
     if (!point || !idx || !found) return fl_fail(ctx, FL_EINVAL, "nearest samples: missing point or output");
     if (count < 1) return fl_fail(ctx, FL_EINVAL, "nearest samples: the count must be at least 1 (got %lld)", (long long)count);
     for (int32_t j = 0; j < d; j++)
