@@ -158,7 +158,7 @@ if(FL_XVFB)
   # +Inf pixel, a missing model, a single plane where curves / 4D data are needed, and every numeric dialog
   # field at 0, -1 and 1e12. bad_sweep.ijm judges every case itself (nested eval / callWithOptions + LogTap):
   # one error line with the expected words, or a legal run; the open images unchanged.
-  foreach(g i2s stem walls)
+  foreach(g sae i2s stem walls)
     fl_ij_test(ij_bad_sweep_${g} 300 ${FL_IJ_MACROS}/bad_sweep.ijm "${g}:${CMAKE_SOURCE_DIR}:${FL_IJ_OUT}/bad_sweep_${g}"
       "SWEEP ${g}: [0-9]+ cases, [0-9]+ refused, [0-9]+ ran legally, 0 failures\n(.|\n)*DONE bad_sweep ${g}" "${FL_IJ_FAIL_BAD}")
   endforeach()

@@ -151,6 +151,30 @@ expect_fail 1 "ferrolens: error:" "$DIR/b5" decompose pca --input "$DIR/gmm/clus
 expect_fail 1 "single plane" "$DIR/b6" latent gmm --input "$DIR/gmm/clusters.tif" --out "$DIR/b6"
 expect_fail 1 "must be a single grey-value plane" "$DIR/b7" latent gmm --input "$LAT" --structure "$LAT" --out "$DIR/b7"
 expect_fail 1 "does not fit" "$DIR/b8" latent gmm --input "$LAT" --structure "$DIR/gmm/clusters.tif" --patch 40 --out "$DIR/b8"
+# a structure image with one NaN pixel (patched in with dd: CI has no python): refused before any work
+be_u() { local v=0 b; for b in $(od -An -v -tu1 -j "$2" -N "$3" "$1"); do v=$((v * 256 + b)); done; echo "$v"; }
+strip_offset() { # first strip offset of a classic big-endian TIFF as Ferrolens writes them
+    local f=$1 ifd cnt i
+    [ "$(od -An -c -N2 "$f" | tr -d ' ')" = "MM" ] || return 1
+    ifd=$(be_u "$f" 4 4); cnt=$(be_u "$f" "$ifd" 2)
+    for ((i = 0; i < cnt; i++)); do
+        if [ "$(be_u "$f" $((ifd + 2 + 12 * i)) 2)" -eq 273 ]; then be_u "$f" $((ifd + 10 + 12 * i)) 4; return 0; fi
+    done
+    return 1
+}
+"$BIN" decompose pca --input "$DIR/syn/iv_grid.tif" --components 1 --out "$DIR/pc1" >/dev/null 2>&1 || fail "decompose pca --components 1"
+cp "$DIR/pc1/loadings.tif" "$DIR/snan.tif"   # 32 x 24 float: a structure image of the latent's size
+if off=$(strip_offset "$DIR/snan.tif"); then
+    printf '\177\300\000\000' | dd of="$DIR/snan.tif" bs=1 seek=$((off + 4 * 33)) conv=notrunc status=none   # x=1, y=1
+    cmp -s "$DIR/pc1/loadings.tif" "$DIR/snan.tif" && fail "the NaN patch did not change the structure copy"
+    "$BIN" latent gmm --input "$LAT" --components 3 --structure "$DIR/pc1/loadings.tif" --patch 4 --out "$DIR/sok" \
+        >/dev/null 2>&1 || fail "latent gmm with the finite structure image (control) failed"
+    expect_fail 1 "the structure image has NaN or infinite pixels" "$DIR/b13" latent gmm --input "$LAT" --components 3 \
+        --structure "$DIR/snan.tif" --patch 4 --out "$DIR/b13"
+    [ "$(grep -c 'ferrolens: error:' "$DIR/x.err")" -eq 1 ] || fail "NaN structure: not exactly one error line: $(cat "$DIR/x.err")"
+else
+    fail "cannot find the pixel data of $DIR/snan.tif"
+fi
 expect_fail 2 "--input and --out are required" "$DIR/b9" decompose pca --out "$DIR/b9"
 expect_fail 2 "did you mean 'pca'" "$DIR/b10" decompose pcs --input "$GRID" --out "$DIR/b10"
 expect_fail 2 "need --structure" "$DIR/b11" latent gmm --input "$LAT" --patch 4 --out "$DIR/b11"

@@ -98,9 +98,9 @@ public class Spectral_AE_Train extends CommandBase {
         check(c.decLayers >= 1 && c.decLayers <= 16, "Decoder layers must be 1..16, not " + c.decLayers + ".");
         check(c.hidden >= 1 && c.hidden <= 4096, "Hidden units must be 1..4096, not " + c.hidden + ".");
         check(c.latent >= 1 && c.latent <= 1024, "Latent channels must be 1..1024, not " + c.latent + ".");
-        check(c.l1 >= 0 && !Float.isInfinite(c.l1), "The L1 weight must be >= 0.");
+        check(c.l1 >= 0 && c.l1 <= 10, "The L1 activity weight must be 0..10, not " + c.l1 + ".");   // the engine's range (NaN fails too)
         check(c.dropout >= 0 && c.dropout < 1, "Dropout must be in [0, 1).");
-        check(c.learningRate > 0 && c.learningRate < 10, "The learning rate must be > 0.");
+        check(c.learningRate > 0 && c.learningRate < 10, "The learning rate must be > 0 and < 10, not " + c.learningRate + ".");
         check(c.batch >= 1, "The batch size must be at least 1.");
         check(c.epochs >= 1, "Epochs must be at least 1.");
         check(c.valSplit >= 0 && c.valSplit < 1, "The validation fraction must be in [0, 1).");

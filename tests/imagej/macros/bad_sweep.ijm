@@ -1,4 +1,4 @@
-// ctest ij_bad_sweep_<group> (issue 6): many bad inputs to the family 2-4 commands in ONE ImageJ run.
+// ctest ij_bad_sweep_<group> (issue 6): many bad inputs to the commands of every family (groups sae, i2s, stem, walls) in ONE ImageJ run.
 // The bad-input cases run their command in a nested macro (eval: its abort ends only that), the numeric sweep
 // through the command's callWithOptions (see className); every case reads what
 // the command logged (ferrolens.test.LogTap: in a -batch run the Log goes to stdout) and checks:
@@ -10,7 +10,8 @@
 // curves / 4D data is needed, and every numeric dialog field at 0, -1 and 1e12 (either refused with one
 // message or a legal run; the line "SWEEP ... ->" says which). A crash or hang ends the run without the
 // final DONE line (run_ij.sh kills a hang).
-// Argument: group:repo_dir:out_dir, group = i2s (im2spec/spec2im train+apply, latent gmm) | stem (4D-STEM
+// Argument: group:repo_dir:out_dir, group = sae (family 1: Spectral Autoencoder Train / Apply; traversal is
+// part of both, "traverse" = levels, there is no separate ImageJ traverse command) | i2s (im2spec/spec2im train+apply, latent gmm) | stem (4D-STEM
 // com/vdf/compare, diffraction-ae train/apply) | walls (segment, train, retrain, live, labels to mask, points).
 var nCases = 0, nRefused = 0, nRan = 0, nFail = 0, mainId = 0, repo = "", viaCall = false;
 a = split(getArgument(), ":");
@@ -112,7 +113,8 @@ function className(cmd) {
     "Diffraction Autoencoder Apply...", "Diffraction_AE_Apply", "im2spec Train...", "Im2Spec_Train",
     "im2spec Apply...", "Im2Spec_Apply", "spec2im Train...", "Spec2Im_Train", "spec2im Apply...", "Spec2Im_Apply",
     "Latent Gaussian Mixture...", "Latent_GMM", "Segment Walls...", "Walls_Segment", "Train Wall Ensemble...", "Walls_Train",
-    "Re-train Wall Ensemble...", "Walls_Retrain", "Live Segmentation...", "Walls_Live", "Wall Measurement Points...", "Walls_Points");
+    "Re-train Wall Ensemble...", "Walls_Retrain", "Live Segmentation...", "Walls_Live", "Wall Measurement Points...", "Walls_Points",
+    "Spectral Autoencoder Train", "Spectral_AE_Train", "Spectral Autoencoder Apply", "Spectral_AE_Apply");
   for (i = 0; i < names.length; i += 2) if (names[i] == cmd) return names[i + 1];
   fail("no class for " + cmd);
   return "none";
@@ -144,6 +146,11 @@ function setup(kind, variant) {
     if (variant == "rgb") newImage("grid", "RGB ramp", 16, 16, 16);
     else if (variant == "single") newImage("grid", "32-bit ramp", 16, 16, 1);
     else { newImage("grid", "32-bit black", 16, 16, 16); run("Macro...", "code=[v = sin(0.4 * z + 0.2 * x) + 0.05 * y] stack"); }
+    if (variant == "nan" || variant == "inf") { setSlice(3); if (variant == "nan") setPixel(1, 2, NaN); else setPixel(1, 2, 1/0); setSlice(1); }
+    mainId = getImageID();
+  } else if (kind == "sae") {
+    newImage("grid", "32-bit black", 8, 8, 16); run("Macro...", "code=[v = sin(0.4 * z + 0.2 * x) + 0.05 * y] stack");
+    if (variant == "rgb") { close("grid"); newImage("grid", "RGB ramp", 8, 8, 16); }
     if (variant == "nan" || variant == "inf") { setSlice(3); if (variant == "nan") setPixel(1, 2, NaN); else setPixel(1, 2, 1/0); setSlice(1); }
     mainId = getImageID();
   } else if (kind == "stem") {
@@ -218,6 +225,22 @@ if (g == "i2s") {
   setup("i2s", "nans"); runCase("Latent Gaussian Mixture...", gm, "ERR:has a NaN or infinite pixel at x=1, y=2 (plane 1)", "latent gmm NaN structure");
   setup("i2s", "ok");   runCase("Latent Gaussian Mixture...", "components=2 model=[" + missing + "] threads=1", "ERR:Model file not found", "latent gmm missing model");
   sweep("i2s", "Latent Gaussian Mixture...", gm, "components,max_iterations,tolerance,regularisation,patch,nearest,latent_grid,seed,threads");
+} else if (g == "sae") {
+  // family 1: an 8 x 8 grid of 16-point curves; Java's extract() refuses NaN/Inf before the engine
+  sae = out + "/sae.safetensors";
+  st = "layers=1 decoder_layers=1 hidden=4 latent=2 epochs=1 batch=32 seed=1 threads=1 traverse=3";
+  setup("sae", "ok");
+  runCase("Spectral Autoencoder Train", st + " save=[" + sae + "]", "OK", "spectral-ae model");
+  sa = "model=[" + sae + "] threads=1 traverse=3";
+  saeNan = "'grid' contains 1 NaN or infinite value";
+  setup("sae", "nan"); runCase("Spectral Autoencoder Apply", sa, "ERR:" + saeNan, "spectral-ae apply NaN grid");
+  setup("sae", "inf"); runCase("Spectral Autoencoder Apply", sa, "ERR:" + saeNan, "spectral-ae apply +Inf grid");
+  setup("sae", "nan"); runCase("Spectral Autoencoder Apply", sa + " others=mean", "ERR:" + saeNan, "spectral-ae apply (traverse, others=mean) NaN grid");
+  setup("sae", "rgb"); runCase("Spectral Autoencoder Apply", sa, "ERR:is an RGB image", "spectral-ae apply RGB grid (valid model)");
+  setup("sae", "ok");  runCase("Spectral Autoencoder Apply", sa, "OK", "spectral-ae apply valid");
+  sweep("sae", "Spectral Autoencoder Train", st + " save=[" + out + "/sweep_sae.safetensors]",
+        "layers,decoder_layers,hidden,latent,l1,dropout,learning_rate,batch,epochs,validation,patience,seed,threads,traverse");
+  sweep("sae", "Spectral Autoencoder Apply", sa, "threads,traverse");
 } else if (g == "stem") {
   dae = out + "/dae.safetensors";
   dt = "width=2 embedding=2 epochs=1 batch=8 seed=1 threads=1";
