@@ -52,11 +52,13 @@ static size_t vm_floats(const fl_wino_geom *g)
  * XT_BUDGET floats (at least one plane), which bounds the extra memory for large batches. */
 enum { XT_BUDGET = 1 << 21 };
 static int64_t padded_channels(int64_t C) { return (C + LANES - 1) / LANES * LANES; }
-static int64_t chunk_planes(const fl_wino_geom *g)
+/* Planes per chunk when a plane takes per_plane floats of transposed data. */
+static int64_t planes_per_chunk(const fl_wino_geom *g, int64_t per_plane)
 {
-    const int64_t per_plane = g->H * g->W * padded_channels(g->Cin), c = XT_BUDGET / (per_plane > 0 ? per_plane : 1);
+    const int64_t c = XT_BUDGET / (per_plane > 0 ? per_plane : 1);
     return c < 1 ? 1 : c < g->N ? c : g->N;
 }
+static int64_t chunk_planes(const fl_wino_geom *g) { return planes_per_chunk(g, g->H * g->W * padded_channels(g->Cin)); }
 static size_t xt_floats(const fl_wino_geom *g)
 {
     return (size_t)((chunk_planes(g) * g->H * g->W + 1) * padded_channels(g->Cin));
@@ -204,6 +206,27 @@ FL_INLINE void transpose_chunk_impl(const float *x, int64_t C, int64_t N, int64_
     }
 }
 
+/* The layer's tiling from its geometry: output size, dilation, padding in dilations, tiles per residue
+ * class and plane (the largest class has ceil(Ho / d) output rows). */
+static wino_layer layer_of(const fl_wino_geom *geo, const float *x, float *work)
+{
+    const int one_d = geo->one_d;
+    wino_layer L = {0};
+    L.x = x;
+    L.xt = work;
+    L.Cout = geo->Cout, L.Cin = geo->Cin, L.N = geo->N, L.H = geo->H, L.W = geo->W;
+    L.dh = one_d ? 1 : geo->dh;
+    L.dw = geo->dw;
+    L.a = one_d ? 0 : geo->ph / geo->dh;
+    L.b = geo->pw / geo->dw;
+    L.Ho = one_d ? geo->H : geo->H + 2 * geo->ph - 2 * geo->dh;
+    L.Wo = geo->W + 2 * geo->pw - 2 * geo->dw;
+    const int64_t rows = (L.Ho + L.dh - 1) / L.dh, cols = (L.Wo + L.dw - 1) / L.dw;
+    L.tH = one_d ? rows : (rows + 3) / 4;
+    L.tW = (cols + 3) / 4;
+    return L;
+}
+
 /* Tile t: its plane n and the origin of its output tile (oy, ox) in image pixels. */
 FL_INLINE void tile_origin(const wino_layer *L, int64_t t, int TH, int64_t *n, int64_t *oy, int64_t *ox)
 {
@@ -228,6 +251,19 @@ FL_INLINE int64_t input_row(const wino_layer *L, int valid, int64_t n, int64_t o
     return ok ? (n - L->n0) * L->H * L->W + yy * L->W + xx : L->nch * L->H * L->W;
 }
 
+/* d[c][k] = channel c0 + c of point k of 8 tiles (rows[k][l]: the pixel-major row of point k of tile l in
+ * src, whose rows hold Cp floats): per point, 8 vector loads and a transpose. */
+FL_INLINE void gather_points(const float *src, int64_t Cp, int64_t c0, const int64_t rows[][LANES], int npoints,
+                             v8 d[LANES][36])
+{
+    for (int k = 0; k < npoints; k++) {
+        v8 r[LANES];
+        for (int l = 0; l < LANES; l++) r[l] = LD8(src + rows[k][l] * Cp + c0);
+        tr8(r);
+        for (int c = 0; c < LANES; c++) d[c][k] = r[c];
+    }
+}
+
 /* The input transform of 8 tiles (xt rows rows[k][l] of point k, tile l) for every channel:
  * V[c * vs + k * ts] (8 floats, one per tile). 8 channels of a point of 8 tiles are 8 vector loads and a
  * transpose. */
@@ -238,12 +274,7 @@ FL_INLINE void input_transform(const float *xt, int64_t Cin, const int64_t rows[
     const int64_t Cp = padded_channels(Cin);
     for (int64_t c0 = 0; c0 < Cin; c0 += LANES) {
         v8 d[LANES][36];
-        for (int k = 0; k < P; k++) {
-            v8 r[LANES];
-            for (int l = 0; l < LANES; l++) r[l] = LD8(xt + rows[k][l] * Cp + c0);
-            tr8(r); /* r[c]: point k of the 8 tiles in channel c0 + c */
-            for (int c = 0; c < LANES; c++) d[c][k] = r[c];
-        }
+        gather_points(xt, Cp, c0, rows, P, d);
         const int nc = Cin - c0 < LANES ? (int)(Cin - c0) : LANES;
         for (int c = 0; c < nc; c++) {
             v8 v[36];
@@ -354,18 +385,11 @@ void fl_wino_conv(int threads, const float *U, const fl_wino_geom *geo, const fl
 {
     if (threads < 1) threads = 1;
     const int one_d = geo->one_d, P = points(geo);
-    const int64_t Cout = geo->Cout, Cin = geo->Cin;
-    wino_layer L = {U, x, y, Cout, Cin, geo->N, geo->H, geo->W, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, beta, work, 0, 0};
-    L.dh = one_d ? 1 : geo->dh;
-    L.dw = geo->dw;
-    L.a = one_d ? 0 : geo->ph / geo->dh;
-    L.b = geo->pw / geo->dw;
-    L.Ho = one_d ? geo->H : geo->H + 2 * geo->ph - 2 * geo->dh;
-    L.Wo = geo->W + 2 * geo->pw - 2 * geo->dw;
-    /* tiles per residue class: the largest class has ceil(Ho / d) output rows */
-    const int64_t rows = (L.Ho + L.dh - 1) / L.dh, cols = (L.Wo + L.dw - 1) / L.dw;
-    L.tH = one_d ? rows : (rows + 3) / 4;
-    L.tW = (cols + 3) / 4;
+    const int64_t Cin = geo->Cin;
+    wino_layer L = layer_of(geo, x, work);
+    L.U = U;
+    L.y = y;
+    L.beta = beta;
     const int64_t plane_tiles = L.dh * L.dw * L.tH * L.tW, cp = chunk_planes(geo);
     L.T = geo->N * plane_tiles;
     /* enough blocks for every thread */
@@ -407,16 +431,13 @@ enum { WG_TILES = 256 };
 static int64_t wgrad_chunk_planes(const fl_wino_geom *g, int64_t Ho, int64_t Wo)
 {
     const int64_t a = g->H * g->W * padded_channels(g->Cin), b = Ho * Wo * padded_channels(g->Cout);
-    const int64_t per_plane = a > b ? a : b, c = XT_BUDGET / (per_plane > 0 ? per_plane : 1);
-    return c < 1 ? 1 : c < g->N ? c : g->N;
+    return planes_per_chunk(g, a > b ? a : b);
 }
-
-static int64_t out_rows(const fl_wino_geom *g) { return g->one_d ? g->H : g->H + 2 * g->ph - 2 * g->dh; }
-static int64_t out_cols(const fl_wino_geom *g) { return g->W + 2 * g->pw - 2 * g->dw; }
 
 size_t fl_wino_weight_grad_work_floats(const fl_wino_geom *g)
 {
-    const int64_t Ho = out_rows(g), Wo = out_cols(g), cp = wgrad_chunk_planes(g, Ho, Wo);
+    const wino_layer L = layer_of(g, NULL, NULL);
+    const int64_t Ho = L.Ho, Wo = L.Wo, cp = wgrad_chunk_planes(g, Ho, Wo);
     const int P = points(g);
     return (size_t)((cp * g->H * g->W + 1) * padded_channels(g->Cin) + (cp * Ho * Wo + 1) * padded_channels(g->Cout) +
                     (g->Cin + g->Cout) * channel_stride(P, WG_TILES) + (int64_t)P * g->Cout * g->Cin);
@@ -443,13 +464,8 @@ FL_INLINE void wgrad_group_impl(const wino_layer *L, const float *dyt, int64_t t
     }
     input_transform(L->xt, L->Cin, rows, V + col, vs, WG_TILES, one_d);
     for (int64_t c0 = 0; c0 < L->Cout; c0 += LANES) {
-        v8 e[LANES][16];
-        for (int k = 0; k < 4 * TH; k++) {
-            v8 r[LANES];
-            for (int l = 0; l < LANES; l++) r[l] = LD8(dyt + orows[k][l] * Cop + c0);
-            tr8(r);
-            for (int c = 0; c < LANES; c++) e[c][k] = r[c];
-        }
+        v8 e[LANES][36];
+        gather_points(dyt, Cop, c0, orows, 4 * TH, e);
         const int nc = L->Cout - c0 < LANES ? (int)(L->Cout - c0) : LANES;
         for (int c = 0; c < nc; c++) {
             v8 m[36];
@@ -511,15 +527,8 @@ void fl_wino_weight_grad(int threads, const fl_wino_geom *geo, const float *x, c
 {
     if (threads < 1) threads = 1;
     const int one_d = geo->one_d, P = points(geo);
-    const int64_t Cout = geo->Cout, Cin = geo->Cin, Ho = out_rows(geo), Wo = out_cols(geo);
-    wino_layer L = {NULL, x, NULL, Cout, Cin, geo->N, geo->H, geo->W, Ho, Wo, 0, 0, 0, 0, 0, 0, 1, 1, 0.f, work, 0, 0};
-    L.dh = one_d ? 1 : geo->dh;
-    L.dw = geo->dw;
-    L.a = one_d ? 0 : geo->ph / geo->dh;
-    L.b = geo->pw / geo->dw;
-    const int64_t rows = (Ho + L.dh - 1) / L.dh, cols = (Wo + L.dw - 1) / L.dw;
-    L.tH = one_d ? rows : (rows + 3) / 4;
-    L.tW = (cols + 3) / 4;
+    wino_layer L = layer_of(geo, x, work);
+    const int64_t Cout = geo->Cout, Cin = geo->Cin, Ho = L.Ho, Wo = L.Wo;
     const int64_t plane_tiles = L.dh * L.dw * L.tH * L.tW, cp = wgrad_chunk_planes(geo, Ho, Wo);
     const int64_t vs = channel_stride(P, WG_TILES);
     float *xt = work, *dyt = xt + (cp * geo->H * geo->W + 1) * padded_channels(Cin);
