@@ -70,16 +70,22 @@ static void json_source(cli_json *j, const cli_option *opts, fl_stem4d *src, int
     cli_json_str(j, "out", cli_str(opts, "out"));
 }
 
-/* Opens the source before the command frame (cli_command_start) creates --out, so a bad source (usage
+/* Opens the source, then starts the command frame (cli_command_start creates --out): a bad source (usage
  * error, exit 2, or an unreadable file, exit 1; printed) creates no folder. The opening has its own
- * context: the stream keeps none. */
-static int open_source(const char *cmd, const cli_option *opts, fl_stem4d **src)
+ * context: the stream keeps none. Returns 0 with *src and *ctx set, or the exit code. */
+static int open_source_and_start(const char *cmd, const cli_option *opts, const char *out, cli_json *j,
+                                 fl_stem4d **src, fl_ctx **ctx)
 {
-    fl_ctx *ctx = cli_ctx_new(opts);
-    if (!ctx) return CLI_EXIT_FAIL;
-    int rc = cli_stem_open(cmd, opts, ctx, src);
-    fl_ctx_free(ctx);
-    return rc;
+    fl_ctx *open_ctx = cli_ctx_new(opts);
+    if (!open_ctx) return CLI_EXIT_FAIL;
+    int rc = cli_stem_open(cmd, opts, open_ctx, src);
+    fl_ctx_free(open_ctx);
+    if (rc) return rc;
+    if (!(*ctx = cli_command_start(cmd, opts, out, j))) {
+        fl_stem4d_close(*src);
+        return CLI_EXIT_FAIL;
+    }
+    return 0;
 }
 
 /* ---- com ------------------------------------------------------------------------------------------ */
@@ -127,13 +133,9 @@ static int action_com(int argc, char **argv)
         p.mask_r = v[2];
     }
     fl_stem4d *src = NULL;
-    if ((rc = open_source(cmd, opts, &src))) return rc;
     cli_json j;
-    fl_ctx *ctx = cli_command_start(cmd, opts, out, &j);
-    if (!ctx) {
-        fl_stem4d_close(src);
-        return CLI_EXIT_FAIL;
-    }
+    fl_ctx *ctx = NULL;
+    if ((rc = open_source_and_start(cmd, opts, out, &j, &src, &ctx))) return rc;
     fl_stem_com_result r;
     memset(&r, 0, sizeof r);
     fl_status st = fl_stem_com(ctx, src, &p, &r);
@@ -206,13 +208,9 @@ static int action_vdf(int argc, char **argv)
         p.shape = FL_VDF_MASK;
     }
     fl_stem4d *src = NULL;
-    if ((rc = open_source(cmd, opts, &src))) return rc;
     cli_json j;
-    fl_ctx *ctx = cli_command_start(cmd, opts, out, &j);
-    if (!ctx) {
-        fl_stem4d_close(src);
-        return CLI_EXIT_FAIL;
-    }
+    fl_ctx *ctx = NULL;
+    if ((rc = open_source_and_start(cmd, opts, out, &j, &src, &ctx))) return rc;
     fl_image mask;
     fl_image_init(&mask);
     float *img = NULL;
@@ -286,13 +284,9 @@ static int action_compare(int argc, char **argv)
     int32_t bin = (int32_t)cli_int(opts, "bin");
     if (bin == 3) return cli_usage_error(cmd, "--bin must be 1, 2 or 4");
     fl_stem4d *src = NULL;
-    if ((rc = open_source(cmd, opts, &src))) return rc;
     cli_json j;
-    fl_ctx *ctx = cli_command_start(cmd, opts, out, &j);
-    if (!ctx) {
-        fl_stem4d_close(src);
-        return CLI_EXIT_FAIL;
-    }
+    fl_ctx *ctx = NULL;
+    if ((rc = open_source_and_start(cmd, opts, out, &j, &src, &ctx))) return rc;
     fl_image a, b;
     fl_image_init(&a);
     fl_image_init(&b);
