@@ -2,7 +2,8 @@
  * --family 4 (variants f64 / f16: nb_filters 64 or 16, 10 members, one 256 x 256 image): the full
  * ensemble prediction and the live refresh after one new scan line (fl_reshed_live_add_line, band of
  * fl_reshed_live_band_rows rows). Prints one JSON line.
- * usage: bench_reshednet [--threads N] [--filters F] [--members E] [--size S] [--lines L] [--start ROW] [--repeats R] */
+ * usage: bench_reshednet [--threads N] [--filters F] [--members E] [--size S] [--lines L] [--start ROW] [--repeats R]
+ *                       [--memory-gb G] (native memory budget; the live row mode needs its activations within it) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ static int cmp_d(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     int threads = 2, F = 16, E = 10, S = 256, lines = 8, repeats = 3, start = -1;
+    double memory_gb = 0;
     for (int i = 1; i + 1 < argc; i++) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--filters")) F = atoi(argv[++i]);
@@ -28,10 +30,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--lines")) lines = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--start")) start = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--repeats")) repeats = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--memory-gb")) memory_gb = atof(argv[++i]);
     }
     if (repeats < 1 || repeats > 100 || lines < 1 || S < 16) return fprintf(stderr, "bad arguments\n"), 2;
     fl_ctx *ctx = fl_ctx_new();
     fl_ctx_set_threads(ctx, threads);
+    if (memory_gb > 0) fl_ctx_set_memory_budget(ctx, (size_t)(memory_gb * 1073741824.0));
     /* an ensemble of the right shape: one training step on a small random pair */
     const int64_t P = 16;
     float pimg[16 * 16], pmask[16 * 16] = {0};

@@ -114,6 +114,43 @@ static void check_weight_grad(const fl_wino_geom *g, const float *x)
     free(mag);
 }
 
+/* fl_wino_conv_rows (one plane): rows [oy0, oy1) rounded out to whole blocks of fl_wino_row_block rows,
+ * each bit for bit as the full convolution y computed it; every other row left as it was. */
+static void check_rows(const fl_wino_geom *g, const float *w, const float *x, const float *y)
+{
+    const int64_t Ho = out_h(g), Wo = out_w(g), Cout = g->Cout, A = fl_wino_row_block(g);
+    cr_assert_eq(A, g->one_d ? 1 : 4 * g->dh);
+    float *U = malloc(fl_wino_weight_floats(g) * sizeof(float)), *work = malloc(fl_wino_work_floats(2, g) * sizeof(float));
+    float *yr = malloc((size_t)(Cout * Ho * Wo) * sizeof(float));
+    cr_assert(U && work && yr);
+    fl_wino_weights(2, w, g, 0, U);
+    const int64_t starts[4] = {0, 1, Ho / 2, Ho - 1};
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 2; k++) {
+            const int64_t oy0 = starts[i], oy1 = k ? Ho : oy0 + 1;
+            for (int64_t j = 0; j < Cout * Ho * Wo; j++) yr[j] = NAN;
+            int64_t d0, d1;
+            fl_wino_conv_rows(2, U, g, x, yr, work, oy0, oy1, &d0, &d1);
+            const int64_t e1 = (oy1 + A - 1) / A * A;
+            cr_assert_eq(d0, oy0 / A * A, "rows [%lld, %lld): first row computed %lld", (long long)oy0, (long long)oy1, (long long)d0);
+            cr_assert_eq(d1, e1 < Ho ? e1 : Ho, "rows [%lld, %lld): end %lld", (long long)oy0, (long long)oy1, (long long)d1);
+            for (int64_t c = 0; c < Cout; c++)
+                for (int64_t r = 0; r < Ho; r++)
+                    for (int64_t q = 0; q < Wo; q++) {
+                        const int64_t j = (c * Ho + r) * Wo + q;
+                        if (r >= d0 && r < d1)
+                            cr_assert_eq(yr[j], y[j], "rows [%lld, %lld) dil %d: channel %lld row %lld col %lld differs",
+                                         (long long)oy0, (long long)oy1, g->dh, (long long)c, (long long)r, (long long)q);
+                        else
+                            cr_assert(isnan(yr[j]), "row %lld outside [%lld, %lld) was written", (long long)r,
+                                      (long long)d0, (long long)d1);
+                    }
+        }
+    free(U);
+    free(work);
+    free(yr);
+}
+
 static void check_geom(fl_wino_geom g)
 {
     const int64_t Cout = g.Cout, Cin = g.Cin, N = g.N, H = g.H, W = g.W, ny = Cout * N * out_h(&g) * out_w(&g);
@@ -148,6 +185,7 @@ static void check_geom(fl_wino_geom g)
     for (int64_t j = 0; j < ny; j++) cr_assert_eq(ya[j], base[j] + y1[j], "accumulate: output %lld", (long long)j);
     free(base);
     free(ya);
+    if (N == 1) check_rows(&g, w, x, y1);
     free(y1);
     check_weight_grad(&g, x);
     free(w);
@@ -176,6 +214,7 @@ Test(winograd, equals_direct_convolution_dilated)
     check_geom((fl_wino_geom){4, 3, 1, 17, 19, 0, 3, 3, 3, 3});  /* dilation 3, sizes not multiples of 3 */
     check_geom((fl_wino_geom){5, 4, 2, 16, 13, 0, 4, 8, 4, 4});  /* dilation 4, padding 1 and 2 dilations */
     check_geom((fl_wino_geom){3, 4, 1, 21, 18, 0, 0, 2, 2, 1});  /* dilation 2 x 1, no row padding */
+    check_geom((fl_wino_geom){9, 10, 1, 30, 7, 0, 4, 2, 2, 2});  /* one plane: row blocks of 8 with dilation 2 */
 }
 
 Test(winograd, equals_direct_convolution_one_d)

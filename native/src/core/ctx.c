@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -113,6 +114,25 @@ fl_status fl_check_budget(fl_ctx *ctx, size_t bytes, const char *what)
     if (!ctx || ctx->memory_budget == 0 || bytes <= ctx->memory_budget) return FL_OK;
     return fl_fail(ctx, FL_ENOMEM, "%s needs about %.1f MiB of native memory, more than the budget of %.1f MiB",
                    what, bytes / 1048576.0, ctx->memory_budget / 1048576.0);
+}
+
+size_t fl_memory_available(void)
+{
+    /* Linux: MemAvailable (free memory plus what the page cache would give back) */
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kib = 0;
+        int found = 0;
+        while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+        fclose(f);
+        if (found && kib > 0) return (size_t)kib * 1024u;
+    }
+#if defined(_SC_AVPHYS_PAGES) && defined(_SC_PAGESIZE)
+    const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) return (size_t)pages * (size_t)page;
+#endif
+    return 0;
 }
 
 double fl_now_seconds(void)

@@ -28,6 +28,8 @@ fl_status fl_fail(fl_ctx *ctx, fl_status s, const char *fmt, ...) __attribute__(
 fl_status fl_progress(fl_ctx *ctx, const char *stage, int64_t done, int64_t total, double loss, double val_loss);
 /* Refuse when `bytes` exceeds the ctx budget; `what` names the job in the message. */
 fl_status fl_check_budget(fl_ctx *ctx, size_t bytes, const char *what);
+/* Bytes of physical memory available now (Linux MemAvailable), 0 when unknown. */
+size_t fl_memory_available(void);
 
 /* 64-byte aligned allocation; NULL on failure or on size overflow. fl_free(NULL) is a no-op.
  * When the environment variable FL_FAULT_ALLOC=N is set (tests), the N-th allocation fails. */

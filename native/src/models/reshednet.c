@@ -741,9 +741,11 @@ fl_status fl_reshed_apply_members(fl_ctx *ctx, const fl_reshed *m, const float *
  * Preferred: row updates. Every member keeps all its activations for the whole image (rows not acquired
  * yet are 0), and a new line recomputes in every layer only the rows it reaches that are needed for the
  * rows acquired so far (fl_graph_forward_rows). The maps then always equal a full prediction on the
- * acquired rows with zeros below. When those activations do not fit (LIVE_CACHE_MAX or the memory
- * budget), a band of B input rows is run through every member instead (see reshednet.h). */
-#define LIVE_CACHE_MAX ((size_t)4 << 30)
+ * acquired rows with zeros below (to float rounding: the Winograd layers' tiles). When those activations
+ * do not fit (the memory budget, or without one half the memory available now, at least
+ * LIVE_CACHE_MIN), a band of B input rows is run through every member instead (see reshednet.h). A
+ * 64-filter ensemble of 10 members keeps about 9.5 GB for a 256 x 256 image. */
+#define LIVE_CACHE_MIN ((size_t)4 << 30)
 
 struct fl_reshed_live {
     const fl_reshed *m;
@@ -789,7 +791,8 @@ static fl_status live_rows_new(fl_ctx *ctx, fl_reshed_live *lv, size_t other_byt
     fl_graph_keep_all(probe);
     const size_t per = fl_graph_memory_bytes(probe);
     fl_graph_free(probe);
-    const size_t budget = ctx->memory_budget ? ctx->memory_budget : LIVE_CACHE_MAX;
+    const size_t half = fl_memory_available() / 2;
+    const size_t budget = ctx->memory_budget ? ctx->memory_budget : half > LIVE_CACHE_MIN ? half : LIVE_CACHE_MIN;
     if ((double)per * m->members + (double)other_bytes > (double)budget) return FL_OK;
     lv->mf = calloc((size_t)m->members, sizeof *lv->mf);
     if (!lv->mf) return fl_fail(ctx, FL_ENOMEM, "out of memory");

@@ -60,6 +60,7 @@ typedef struct g_op {
     int k;                /* pool size / upsampling scale / align_corners */
     float slope;
     float *save;          /* BN: mean, inv_std per channel; LN: per plane */
+    int64_t u_off;        /* keep_all Winograd layers: offset of the kernel's U in g->wino_u */
 } g_op;
 
 struct fl_graph {
@@ -81,6 +82,9 @@ struct fl_graph {
     int keep_all;                 /* fl_graph_keep_all: every activation persists (row updates) */
     int no_winograd;              /* fl_graph_use_winograd(g, 0) */
     int64_t *pend;                /* keep_all: per node, rows [pend[2i], pend[2i+1]) are stale */
+    float *wino_u;                /* keep_all: every Winograd layer's U as of the last full forward (row
+                                     updates reuse them: transforming the kernels took 40 % of a ResHedNet
+                                     line update) */
     float **pool;                 /* activation buffers (owned), at most 2 per node */
     int32_t npool;
 };
@@ -138,6 +142,7 @@ void fl_graph_free(fl_graph *g)
     fl_free(g->bufs);
     fl_free(g->work);
     fl_free(g->pend);
+    fl_free(g->wino_u);
     fl_free(g);
 }
 
@@ -438,12 +443,15 @@ static int64_t conv_chunk_planes(const fl_graph *g, const g_op *o)
 
 /* Winograd F(4x4, 3x3) / F(4, 3) instead of packed im2col + GEMM: stride-1 3x3 and 1-D k3 convolutions
  * with enough channels that the small GEMMs run efficiently (bench_conv: faster from 32 channels on, not
- * at 16). Not in row-update graphs, whose partial-row results must equal the full forward bit for bit. */
+ * at 16). Row-update graphs use it too: a partial update computes whole tile rows (fl_wino_conv_rows). A
+ * tile's rounding depends on all 6 input rows it reads, not only on the 3 each output row needs, so rows
+ * updated this way equal a full forward to float rounding, not bit for bit (treating whole tiles as the
+ * rows' inputs made a ResHedNet line update recompute nearly every row of the deep layers). */
 enum { WINO_MIN_CHANNELS = 32 };
 static int conv_uses_winograd(const fl_graph *g, const g_op *o)
 {
     const int64_t cin = g->nodes[o->in[0]].C, cout = g->nodes[o->out].C;
-    return !g->no_winograd && !g->keep_all && fl_wino_supported(o->kh, o->kw, o->stride, o->ph, o->pw, o->dh, o->dw) &&
+    return !g->no_winograd && fl_wino_supported(o->kh, o->kw, o->stride, o->ph, o->pw, o->dh, o->dw) &&
            cin >= WINO_MIN_CHANNELS && cout >= WINO_MIN_CHANNELS;
 }
 
@@ -489,13 +497,27 @@ static size_t g_work_floats(const fl_graph *g)
     return w;
 }
 
+/* keep_all graphs: floats of all Winograd layers' U (and each layer's offset when set). */
+static size_t wino_u_floats(fl_graph *g, int set)
+{
+    size_t n = 0;
+    for (int32_t i = 0; i < g->nops; i++) {
+        g_op *o = &g->ops[i];
+        if (!g->keep_all || o->kind != OP_CONV || !conv_uses_winograd(g, o)) continue;
+        const fl_wino_geom geo = wino_geom(g, o, 0);
+        if (set) o->u_off = (int64_t)n;
+        n += fl_wino_weight_floats(&geo);
+    }
+    return n;
+}
+
 size_t fl_graph_memory_bytes(const fl_graph *g)
 {
     size_t act = 0;
     for (int32_t i = 0; i < g->nnodes; i++) act += (size_t)node_numel(g, i) * (g->training ? 2 : 1);
     if (!g->training && !g->keep_all) act = act / 2 + 1; /* reuse: a rough upper bound for the plan below */
     size_t par = (size_t)g->n_trainable * (g->training ? 4 : 1) + (size_t)g->n_bufs;
-    return (act + par + g_work_floats(g)) * sizeof(float);
+    return (act + par + g_work_floats(g) + wino_u_floats((fl_graph *)g, 0)) * sizeof(float);
 }
 
 /* A zeroed activation buffer, owned by the graph (g->pool has room for two per node). */
@@ -583,6 +605,8 @@ fl_status fl_graph_finalize(fl_graph *g)
     g->pool = fl_calloc((size_t)(2 * g->nnodes + 1), sizeof *g->pool);
     if (!g->work || !g->pool) goto oom;
     if (g->keep_all && !(g->pend = fl_calloc((size_t)(2 * g->nnodes), sizeof *g->pend))) goto oom;
+    const size_t u_floats = wino_u_floats(g, 1);
+    if (u_floats && !(g->wino_u = fl_alloc(u_floats * sizeof(float)))) goto oom;
     if (g->training) {
         for (int32_t i = 0; i < g->nnodes; i++) {
             size_t n = (size_t)node_numel(g, i);
@@ -962,7 +986,24 @@ static void wino_run(fl_graph *g, const g_op *o, int input_grad, const float *x,
     fl_wino_conv(g->threads, U, &geo, x, beta, y, U + fl_wino_weight_floats(&geo));
 }
 
-/* Output rows [y0, y1) of every plane; a part of the rows only with batch 1 (row updates). */
+/* Adds the bias to output rows [y0, y1) of every plane (a part of the rows only with batch 1). */
+static void conv_bias_rows(fl_graph *g, const g_op *o, int64_t y0, int64_t y1)
+{
+    if (o->b < 0) return;
+    const g_node *out = &g->nodes[o->out];
+    const int64_t N = g->batch, HWo = out->H * out->W, Cout = out->C;
+    const int64_t ncols = N == 1 ? (y1 - y0) * out->W : N * HWo;
+    const float *b = P(g, o->b);
+    float *y = out->data + y0 * out->W;
+#pragma omp parallel for num_threads(g->threads) if (Cout * ncols > G_PAR_MIN) schedule(static)
+    for (int64_t c = 0; c < Cout; c++) {
+        float *row = y + c * N * HWo;
+        for (int64_t j = 0; j < ncols; j++) row[j] += b[c];
+    }
+}
+
+/* Output rows [y0, y1) of every plane; a part of the rows only with batch 1 (row updates; a Winograd
+ * layer rounds them out to whole tile rows). */
 static void conv_forward(fl_graph *g, const g_op *o, int64_t y0, int64_t y1)
 {
     const g_node *in = &g->nodes[o->in[0]], *out = &g->nodes[o->out];
@@ -972,21 +1013,27 @@ static void conv_forward(fl_graph *g, const g_op *o, int64_t y0, int64_t y1)
     float *y = out->data + c0;
     if (conv_is_pointwise(o)) {
         fl_gemm_parallel(g->threads, 0, 0, Cout, ncols, K, 1.f, w, K, x + c0, N * HWo, 0.f, y, N * HWo);
-    } else if (conv_uses_winograd(g, o) && y0 == 0 && y1 == out->H) {
+    } else if (conv_uses_winograd(g, o) && y0 == 0 && y1 == out->H && !g->wino_u) {
         wino_run(g, o, 0, x, 0.f, y);
+    } else if (conv_uses_winograd(g, o)) {
+        /* keep_all graph: U kept from the last full pass; a part of the rows is whole tile rows, rows
+         * [y0, y1) rounded out to fl_wino_row_block */
+        const fl_wino_geom geo = wino_geom(g, o, 0);
+        float *U = g->wino_u + o->u_off;
+        if (y0 == 0 && y1 == out->H) {
+            fl_wino_weights(g->threads, w, &geo, 0, U);
+            fl_wino_conv(g->threads, U, &geo, x, 0.f, y, g->work);
+        } else {
+            fl_wino_conv_rows(g->threads, U, &geo, x, out->data, g->work, y0, y1, &y0, &y1);
+        }
+        conv_bias_rows(g, o, y0, y1);
+        return;
     } else {
         conv_cols src = conv_cols_of(g, o, x);
         src.col0 = c0;
         conv_gemm(g, w, &src, Cout, in->C, ncols, 0.f, y, N * HWo);
     }
-    if (o->b >= 0) {
-        const float *b = P(g, o->b);
-#pragma omp parallel for num_threads(g->threads) if (Cout * ncols > G_PAR_MIN) schedule(static)
-        for (int64_t c = 0; c < Cout; c++) {
-            float *row = y + c * N * HWo;
-            for (int64_t j = 0; j < ncols; j++) row[j] += b[c];
-        }
-    }
+    conv_bias_rows(g, o, y0, y1);
 }
 
 static void conv_backward(fl_graph *g, const g_op *o)

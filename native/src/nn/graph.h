@@ -86,8 +86,10 @@ void fl_graph_forward(fl_graph *g, int train);
  * node only the rows those input rows reach, and of them only the rows needed for rows [0, need) of
  * node y (the others are remembered as stale and recomputed when a later call needs them). Result:
  * rows [*out0, *out1) of y changed (empty when *out0 >= *out1); the other rows below `need` hold the
- * values of a full forward on the current input. Batch 1, every op row-local (no LayerNorm, linear or
- * reshape), else an error. */
+ * values of a full forward on the current input: bit for bit, or to float rounding when the graph has
+ * Winograd layers (see fl_graph_use_winograd). Row updates use the parameters of the last full
+ * fl_graph_forward (after changing parameters, run one: the kept activations need it anyway). Batch 1,
+ * every op row-local (no LayerNorm, linear or reshape), else an error. */
 void fl_graph_keep_all(fl_graph *g);
 
 /* Stride-1 3x3 and 1-D k3 convolutions (any dilation) with 32+ channels run by Winograd F(4x4, 3x3) /

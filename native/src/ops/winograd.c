@@ -84,29 +84,60 @@ static const double WG[6][3] = {{1.0 / 4, 0, 0},
                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                 {0, 0, 1}};
 
-void fl_wino_weights(int threads, const float *w, const fl_wino_geom *geo, int flip, float *U)
+/* U of 8 kernel pairs p0 .. p0 + 7 (those below pairs), one lane each: the 36 (one_d: 6) values of a pair
+ * lie pairs floats apart, so 8 pairs are one vector store per value. In float (G's entries rounded to
+ * float: U differs from the exact transform by an ulp or two, well inside the transform's own rounding). */
+FL_INLINE void weights8_impl(const float *w, const fl_wino_geom *geo, int flip, float *U, int64_t p0)
 {
     const int64_t Cout = geo->Cout, Cin = geo->Cin, pairs = Cout * Cin;
-    const int kk = geo->one_d ? 3 : 9;
-#pragma omp parallel for num_threads(threads) if (pairs >= 512) schedule(static)
-    for (int64_t p = 0; p < pairs; p++) {
-        const int64_t co = p / Cin, ci = p % Cin;
-        double g[3][3] = {{0}}, t[6][3];
-        for (int q = 0; q < kk; q++) {
-            const float v = flip ? w[(ci * Cout + co) * kk + kk - 1 - q] : w[(co * Cin + ci) * kk + q];
-            if (geo->one_d) g[0][q] = v;
-            else g[q / 3][q % 3] = v;
-        }
-        if (geo->one_d) {
-            for (int j = 0; j < 6; j++) U[j * pairs + p] = (float)(WG[j][0] * g[0][0] + WG[j][1] * g[0][1] + WG[j][2] * g[0][2]);
-            continue;
-        }
+    const int kk = geo->one_d ? 3 : 9, n = pairs - p0 < LANES ? (int)(pairs - p0) : LANES;
+    float gb[9][LANES] = {{0}};
+    for (int l = 0; l < n; l++) {
+        const int64_t p = p0 + l, co = p / Cin, ci = p % Cin;
+        for (int q = 0; q < kk; q++) gb[q][l] = flip ? w[(ci * Cout + co) * kk + kk - 1 - q] : w[p * kk + q];
+    }
+    v8 g[9], t[6][3], u[36];
+    for (int q = 0; q < kk; q++) g[q] = LD8(gb[q]);
+    if (geo->one_d) {
+        for (int j = 0; j < 6; j++) u[j] = (float)WG[j][0] * g[0] + (float)WG[j][1] * g[1] + (float)WG[j][2] * g[2];
+    } else {
         for (int i = 0; i < 6; i++)
-            for (int j = 0; j < 3; j++) t[i][j] = WG[i][0] * g[0][j] + WG[i][1] * g[1][j] + WG[i][2] * g[2][j];
+            for (int j = 0; j < 3; j++)
+                t[i][j] = (float)WG[i][0] * g[j] + (float)WG[i][1] * g[3 + j] + (float)WG[i][2] * g[6 + j];
         for (int i = 0; i < 6; i++)
             for (int j = 0; j < 6; j++)
-                U[(i * 6 + j) * pairs + p] = (float)(t[i][0] * WG[j][0] + t[i][1] * WG[j][1] + t[i][2] * WG[j][2]);
+                u[i * 6 + j] = t[i][0] * (float)WG[j][0] + t[i][1] * (float)WG[j][1] + t[i][2] * (float)WG[j][2];
     }
+    const int P = geo->one_d ? 6 : 36;
+    if (n == LANES) {
+        for (int k = 0; k < P; k++) ST8(U + k * pairs + p0, u[k]);
+    } else {
+        for (int k = 0; k < P; k++) {
+            float o[LANES];
+            memcpy(o, &u[k], sizeof o);
+            for (int l = 0; l < n; l++) U[k * pairs + p0 + l] = o[l];
+        }
+    }
+}
+
+typedef void (*weights8_fn)(const float *, const fl_wino_geom *, int, float *, int64_t);
+__attribute__((target("avx2,fma"))) static void weights8_avx2(const float *w, const fl_wino_geom *geo, int flip,
+                                                              float *U, int64_t p0)
+{
+    weights8_impl(w, geo, flip, U, p0);
+}
+static void weights8_generic(const float *w, const fl_wino_geom *geo, int flip, float *U, int64_t p0)
+{
+    weights8_impl(w, geo, flip, U, p0);
+}
+
+void fl_wino_weights(int threads, const float *w, const fl_wino_geom *geo, int flip, float *U)
+{
+    const int64_t pairs = geo->Cout * geo->Cin;
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const weights8_fn weights8 = avx2 ? weights8_avx2 : weights8_generic;
+#pragma omp parallel for num_threads(threads) if (pairs >= 4096) schedule(static)
+    for (int64_t p0 = 0; p0 < pairs; p0 += LANES) weights8(w, geo, flip, U, p0);
 }
 
 /* r[i rs] = (B^T d)_i for the six vectors d[j ds]: one column or row of a 6x6 tile (8 tiles at once).
@@ -157,6 +188,8 @@ typedef struct wino_layer {
     float beta;
     const float *xt;     /* the current chunk of planes, pixel-major (see XT_BUDGET) */
     int64_t n0, nch;     /* the chunk's first plane and plane count */
+    int64_t ty0;         /* tile rows [ty0, ty0 + tH) (fl_wino_conv_rows; else 0) */
+    int64_t ylo, rows_in; /* xt holds input rows [ylo, ylo + rows_in) of each plane (else 0, H) */
 } wino_layer;
 
 /* Transposes 8 vectors in place: r[i][j] becomes r[j][i]. */
@@ -178,14 +211,13 @@ FL_INLINE void tr8(v8 *r)
     }
 }
 
-/* xt[p][c] = channel c of pixel p of planes [n0, n0 + nch) of x (C, N, HW), zero for the channels from C
- * to the next multiple of 8; then one row of zeros. Runs inside a parallel region (an omp for with its
- * barrier). */
-FL_INLINE void transpose_chunk_impl(const float *x, int64_t C, int64_t N, int64_t HW, int64_t n0, int64_t nch, float *xt)
+/* xt[p][c] = channel c of pixel p (p < P) of x, whose channel planes lie NHW floats apart, zero for the
+ * channels from C to the next multiple of 8; then one row of zeros. Runs inside a parallel region (an omp
+ * for with its barrier). */
+FL_INLINE void transpose_chunk_impl(const float *x, int64_t C, int64_t NHW, int64_t P, float *xt)
 {
-    const int64_t NHW = N * HW, P = nch * HW, Cp = padded_channels(C);
+    const int64_t Cp = padded_channels(C);
     const int64_t pblocks = (P + PB - 1) / PB, cgroups = Cp / LANES;
-    x += n0 * HW;
 #pragma omp single nowait
     memset(xt + P * Cp, 0, (size_t)Cp * sizeof(float));
     /* a task is PB pixels of 8 channels: 8 sequential read streams (the channel planes lie N*H*W floats
@@ -224,6 +256,7 @@ static wino_layer layer_of(const fl_wino_geom *geo, const float *x, float *work)
     const int64_t rows = (L.Ho + L.dh - 1) / L.dh, cols = (L.Wo + L.dw - 1) / L.dw;
     L.tH = one_d ? rows : (rows + 3) / 4;
     L.tW = (cols + 3) / 4;
+    L.rows_in = L.H;
     return L;
 }
 
@@ -238,7 +271,7 @@ FL_INLINE void tile_origin(const wino_layer *L, int64_t t, int TH, int64_t *n, i
     t /= L->dw;
     const int64_t ry = t % L->dh;
     *n = t / L->dh;
-    *oy = ry + L->dh * (TH * ty);
+    *oy = ry + L->dh * (TH * (ty + L->ty0));
     *ox = rx + L->dw * (4 * tx);
 }
 
@@ -247,8 +280,8 @@ FL_INLINE void tile_origin(const wino_layer *L, int64_t t, int TH, int64_t *n, i
 FL_INLINE int64_t input_row(const wino_layer *L, int valid, int64_t n, int64_t oy, int64_t ox, int i, int j)
 {
     const int64_t yy = oy + L->dh * (i - L->a), xx = ox + L->dw * (j - L->b);
-    const int ok = valid && yy >= 0 && yy < L->H && xx >= 0 && xx < L->W;
-    return ok ? (n - L->n0) * L->H * L->W + yy * L->W + xx : L->nch * L->H * L->W;
+    const int ok = valid && yy >= L->ylo && yy < L->ylo + L->rows_in && xx >= 0 && xx < L->W;
+    return ok ? ((n - L->n0) * L->rows_in + yy - L->ylo) * L->W + xx : L->nch * L->rows_in * L->W;
 }
 
 /* d[c][k] = channel c0 + c of point k of 8 tiles (rows[k][l]: the pixel-major row of point k of tile l in
@@ -356,18 +389,18 @@ FL_INLINE void block_impl(const wino_layer *L, int64_t t0, float *V, float *M, i
     }
 }
 
-__attribute__((target("avx2,fma"))) static void transpose_chunk_avx2(const float *x, int64_t C, int64_t N, int64_t HW,
-                                                                     int64_t n0, int64_t nch, float *xt)
+__attribute__((target("avx2,fma"))) static void transpose_chunk_avx2(const float *x, int64_t C, int64_t NHW, int64_t P,
+                                                                     float *xt)
 {
-    transpose_chunk_impl(x, C, N, HW, n0, nch, xt);
+    transpose_chunk_impl(x, C, NHW, P, xt);
 }
 
-static void transpose_chunk_generic(const float *x, int64_t C, int64_t N, int64_t HW, int64_t n0, int64_t nch, float *xt)
+static void transpose_chunk_generic(const float *x, int64_t C, int64_t NHW, int64_t P, float *xt)
 {
-    transpose_chunk_impl(x, C, N, HW, n0, nch, xt);
+    transpose_chunk_impl(x, C, NHW, P, xt);
 }
 
-typedef void (*transpose_fn)(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, float *);
+typedef void (*transpose_fn)(const float *, int64_t, int64_t, int64_t, float *);
 
 typedef void (*block_fn)(const wino_layer *, int64_t, float *, float *, int64_t *);
 #define BLOCK(name, attr, one_d)                                                                                  \
@@ -380,45 +413,92 @@ BLOCK(block_avx2_1d, __attribute__((target("avx2,fma"))), 1)
 BLOCK(block_generic_2d, , 0)
 BLOCK(block_generic_1d, , 1)
 
-void fl_wino_conv(int threads, const float *U, const fl_wino_geom *geo, const float *x, float beta, float *y,
-                  float *work)
+/* Tiles [t_begin, t_end) of L's chunk (its planes' input rows [ylo, ylo + rows_in) transposed first). */
+static void conv_tiles(int threads, const wino_layer *L, const fl_wino_geom *geo, int64_t t_begin, int64_t t_end,
+                       float *work)
 {
-    if (threads < 1) threads = 1;
     const int one_d = geo->one_d, P = points(geo);
-    const int64_t Cin = geo->Cin;
-    wino_layer L = layer_of(geo, x, work);
-    L.U = U;
-    L.y = y;
-    L.beta = beta;
-    const int64_t plane_tiles = L.dh * L.dw * L.tH * L.tW, cp = chunk_planes(geo);
-    L.T = geo->N * plane_tiles;
-    /* enough blocks for every thread */
-    int64_t tb = (L.T + threads - 1) / threads;
-    tb = (tb + LANES - 1) / LANES * LANES;
-    L.TB = tb < TB_MAX ? tb : TB_MAX;
+    const int64_t Cin = geo->Cin, HW = geo->H * geo->W;
     const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     const block_fn block = avx2 ? (one_d ? block_avx2_1d : block_avx2_2d) : (one_d ? block_generic_1d : block_generic_2d);
     const transpose_fn transpose = avx2 ? transpose_chunk_avx2 : transpose_chunk_generic;
     float *xt = work, *scratch = work + xt_floats(geo);
     const size_t vm = vm_floats(geo), per_thread = vm + table_floats();
+    const int64_t nblocks = (t_end - t_begin + L->TB - 1) / L->TB;
+    const int nthr = nblocks < threads ? (int)nblocks : threads;
+    const float *src = L->x + L->n0 * HW + L->ylo * geo->W;
+    const int64_t npix = geo->N == 1 ? L->rows_in * geo->W : L->nch * HW; /* rows only with one plane */
+    wino_layer Lc = *L;
+    Lc.xt = xt;
+    Lc.T = t_end;
+#pragma omp parallel num_threads(nthr)
+    {
+        transpose(src, Cin, geo->N * HW, npix, xt);
+        float *V = scratch + (size_t)omp_get_thread_num() * per_thread, *M = V + Cin * channel_stride(P, Lc.TB);
+        /* the output offsets after V and M (vm is even, so they stay 8-byte aligned) */
+        int64_t *scatter = (int64_t *)(void *)(V + vm);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < nblocks; b++) block(&Lc, t_begin + b * Lc.TB, V, M, scatter);
+    }
+}
+
+/* Tiles per block: enough blocks for every thread, at most TB_MAX. */
+static int64_t tiles_per_block(int threads, int64_t T)
+{
+    int64_t tb = (T + threads - 1) / threads;
+    tb = (tb + LANES - 1) / LANES * LANES;
+    return tb < TB_MAX ? tb : TB_MAX;
+}
+
+void fl_wino_conv(int threads, const float *U, const fl_wino_geom *geo, const float *x, float beta, float *y,
+                  float *work)
+{
+    if (threads < 1) threads = 1;
+    wino_layer L = layer_of(geo, x, work);
+    L.U = U;
+    L.y = y;
+    L.beta = beta;
+    const int64_t plane_tiles = L.dh * L.dw * L.tH * L.tW, cp = chunk_planes(geo);
+    L.TB = tiles_per_block(threads, geo->N * plane_tiles);
     for (L.n0 = 0; L.n0 < geo->N; L.n0 += cp) {
         L.nch = geo->N - L.n0 < cp ? geo->N - L.n0 : cp;
         /* the chunk's blocks: tiles [t_begin, t_end), never straddling two chunks */
-        const int64_t t_begin = L.n0 * plane_tiles, t_end = (L.n0 + L.nch) * plane_tiles;
-        const int64_t nblocks = (t_end - t_begin + L.TB - 1) / L.TB;
-        const int nthr = nblocks < threads ? (int)nblocks : threads;
-        wino_layer Lc = L;
-        Lc.T = t_end;
-#pragma omp parallel num_threads(nthr)
-        {
-            transpose(x, Cin, geo->N, geo->H * geo->W, Lc.n0, Lc.nch, xt);
-            float *V = scratch + (size_t)omp_get_thread_num() * per_thread, *M = V + Cin * channel_stride(P, L.TB);
-            /* the output offsets after V and M (vm is even, so they stay 8-byte aligned) */
-            int64_t *scatter = (int64_t *)(void *)(V + vm);
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t b = 0; b < nblocks; b++) block(&Lc, t_begin + b * L.TB, V, M, scatter);
-        }
+        conv_tiles(threads, &L, geo, L.n0 * plane_tiles, (L.n0 + L.nch) * plane_tiles, work);
     }
+}
+
+int64_t fl_wino_row_block(const fl_wino_geom *g) { return g->one_d ? 1 : 4 * (int64_t)g->dh; }
+
+void fl_wino_conv_rows(int threads, const float *U, const fl_wino_geom *geo, const float *x, float *y, float *work,
+                       int64_t oy0, int64_t oy1, int64_t *done0, int64_t *done1)
+{
+    if (threads < 1) threads = 1;
+    const int one_d = geo->one_d, TH = one_d ? 1 : 4;
+    wino_layer L = layer_of(geo, x, work);
+    const int64_t A = fl_wino_row_block(geo);
+    oy0 = oy0 < 0 ? 0 : oy0;
+    oy1 = oy1 > L.Ho ? L.Ho : oy1;
+    *done0 = *done1 = oy0;
+    if (geo->N != 1 || oy0 >= oy1) return;
+    /* tile row ty of every residue class covers output rows [A ty, A ty + A) together */
+    const int64_t ty0 = oy0 / A, ty1 = (oy1 + A - 1) / A < L.tH ? (oy1 + A - 1) / A : L.tH;
+    L.U = U;
+    L.y = y;
+    L.beta = 0.f;
+    L.ty0 = ty0;
+    L.tH = ty1 - ty0;
+    L.nch = 1;
+    /* input rows those tiles read */
+    int64_t ylo = L.dh * (TH * ty0 - L.a), yhi = (L.dh - 1) + L.dh * (TH * (ty1 - 1) + (one_d ? 0 : 5) - L.a);
+    ylo = ylo < 0 ? 0 : ylo;
+    yhi = yhi > L.H - 1 ? L.H - 1 : yhi;
+    L.ylo = ylo <= yhi ? ylo : 0;
+    L.rows_in = ylo <= yhi ? yhi - ylo + 1 : 0;
+    const int64_t T = L.dh * L.dw * L.tH * L.tW;
+    L.TB = tiles_per_block(threads, T);
+    conv_tiles(threads, &L, geo, 0, T, work);
+    *done0 = A * ty0;
+    *done1 = A * ty1 < L.Ho ? A * ty1 : L.Ho;
 }
 
 /* ---- weight gradient: dU[xi] = sum over tiles of (A dY A^T)[xi] (x) (B^T d B)[xi], dw += G^T dU G ---- */
@@ -547,8 +627,8 @@ void fl_wino_weight_grad(int threads, const fl_wino_geom *geo, const float *x, c
 #pragma omp for schedule(static)
                 for (int k = 0; k < P; k++) memset(dU + (int64_t)k * Cout * Cin, 0, (size_t)(Cout * Cin) * sizeof(float));
             }
-            transpose(x, Cin, geo->N, geo->H * geo->W, Lc.n0, Lc.nch, xt);
-            transpose(dy, Cout, geo->N, Ho * Wo, Lc.n0, Lc.nch, dyt);
+            transpose(x + Lc.n0 * geo->H * geo->W, Cin, geo->N * geo->H * geo->W, Lc.nch * geo->H * geo->W, xt);
+            transpose(dy + Lc.n0 * Ho * Wo, Cout, geo->N * Ho * Wo, Lc.nch * Ho * Wo, dyt);
             for (int64_t s0 = t_begin; s0 < t_end; s0 += WG_TILES) {
                 const int64_t s1 = s0 + WG_TILES < t_end ? s0 + WG_TILES : t_end, groups = (s1 - s0 + LANES - 1) / LANES;
 #pragma omp for schedule(static)

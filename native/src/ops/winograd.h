@@ -44,6 +44,16 @@ size_t fl_wino_work_floats(int threads, const fl_wino_geom *g);
 void fl_wino_conv(int threads, const float *U, const fl_wino_geom *g, const float *x, float beta, float *y,
                   float *work);
 
+/* Rows of output computed together: a tile row of every residue class of the dilation (4 dh; one_d: 1). */
+int64_t fl_wino_row_block(const fl_wino_geom *g);
+
+/* Output rows of one plane (N == 1) only: the tile rows that cover rows [oy0, oy1), i.e. rows
+ * [*done0, *done1) = [oy0 rounded down, oy1 rounded up to a multiple of fl_wino_row_block) within Ho,
+ * written as fl_wino_conv (beta 0) writes them: bit for bit the same values, as each tile is computed the
+ * same way. Scratch as fl_wino_conv. */
+void fl_wino_conv_rows(int threads, const float *U, const fl_wino_geom *g, const float *x, float *y, float *work,
+                       int64_t oy0, int64_t oy1, int64_t *done0, int64_t *done1);
+
 /* dw += the gradient of the kernel of y = conv(x) (geometry g) given dy, the gradient of y (Cout, N, Ho,
  * Wo); dw is w's layout. Tiles are summed in an order fixed by the geometry: bit-identical for any thread
  * count. work: fl_wino_weight_grad_work_floats(g) floats. Must not be called inside a parallel region. */
