@@ -29,6 +29,15 @@ import java.util.regex.Pattern;
 abstract class CommandBase implements PlugIn {
     /** Minimum number of points on the spectral axis. */
     static final int MIN_POINTS = 8;
+    /** Largest thread count a dialog accepts (the engine's --threads range). */
+    static final int MAX_THREADS = 256;
+    /** Upper limits of the count fields where the engine has none of its own (EM / NMF iterations). */
+    static final int MAX_ITERATIONS = 100000;
+
+    /** Refuses an integer field outside lo..hi with one sentence naming the field. */
+    void requireRange(String field, int v, int lo, int hi) {
+        if (v < lo || v > hi) throw fail(field + " must be " + lo + ".." + hi + ", not " + v + ".");
+    }
 
     /** Thrown by the helpers after fail() reported the problem; run() just returns. */
     static final class Abort extends RuntimeException {

@@ -38,6 +38,15 @@ abstract class EngineCommand extends CommandBase {
     /** Result images a command opens, in float values per input pixel (estimate for the heap check). */
     static final int OUTPUT_FLOATS_PER_PIXEL = 4;
 
+    /** The command's dialog / macro options (set by options()): the engine's refusals are worded with its fields. */
+    Options opts;
+    /** CLI option -> dialog field key, where the two names differ by more than '-' / '_'. */
+    private static final String[][] OPTION_FIELDS = {
+        {"max-iter", "max_iterations"}, {"tol", "tolerance"}, {"reg-covar", "regularisation"}, {"grid", "latent_grid"},
+        {"bin", "binning"}};
+    private static final java.util.regex.Pattern CLI_OPTION =
+            java.util.regex.Pattern.compile("option --([A-Za-z0-9-]+)(.*?)(?:, got '?([^']*)'?)?$");
+
     /** A per-run scratch folder, deleted by finish(). */
     File scratch;
     final List<String> args = new ArrayList<String>();
@@ -79,11 +88,41 @@ abstract class EngineCommand extends CommandBase {
             IJ.showStatus(what + ": cancelled");
             if (!new File(out(), "summary.json").isFile()) throw new Abort("cancelled");
         } catch (IllegalArgumentException | FerrolensException e) {
-            throw fail(e.getMessage());
+            throw fail(dialogWords(e.getMessage()));
         } finally {
             IJ.showProgress(1.0);
         }
     }
+
+    /**
+     * The engine's (CLI's) refusal of an option, worded for the dialog: "option --hist-range must be between 0
+     * and 1e+09, got 1.00000000e+12" -> "Hist range (hist_range) must be between 0 and 1e+09, not 1e12." (the
+     * field's own name and the value as the user gave it). Other messages are returned unchanged.
+     */
+    String dialogWords(String msg) {
+        if (msg == null) return null;
+        for (java.util.Map.Entry<String, String> e : copies.entrySet()) msg = msg.replace(e.getKey(), e.getValue());
+        msg = explain(msg);
+        java.util.regex.Matcher m = CLI_OPTION.matcher(msg);
+        if (!m.find()) return msg;
+        String name = m.group(1), key = name.replace('-', '_');
+        for (String[] a : OPTION_FIELDS) if (a[0].equals(name)) key = a[1];
+        String field = opts == null ? null : opts.fieldName(key);
+        String value = field == null ? null : opts.given(key);
+        if (field == null) {   // an option Ferrolens sets itself (not a dialog field)
+            field = "The setting '" + name + "' that Ferrolens passed to the engine";
+            value = m.group(3);
+        }
+        String rest = m.group(2);
+        if (m.group(3) != null) rest += ", not " + (value != null ? value : m.group(3));
+        return msg.substring(0, m.start()) + field + rest + (rest.endsWith(".") ? "" : ".");
+    }
+
+    /** Temporary copy path -> "'title'" of the image it copies (saveInput): engine messages name the image. */
+    private final java.util.Map<String, String> copies = new java.util.LinkedHashMap<String, String>();
+
+    /** A command's own wording of an engine message that speaks in CLI terms (default: unchanged). */
+    String explain(String msg) { return msg; }
 
     /** Deletes the scratch folder (the results have been opened or copied). */
     void finish() {
@@ -116,6 +155,7 @@ abstract class EngineCommand extends CommandBase {
     /** Dialog / macro options; headless calls without options are refused with an example. */
     Options options(String example) {
         Options o = new Options(commandName());
+        opts = o;
         if (o.headlessWithoutOptions()) throw fail("Headless use needs macro options, e.g. \"" + example + "\".");
         return o;
     }
@@ -165,6 +205,7 @@ abstract class EngineCommand extends CommandBase {
         dup.setCalibration(imp.getCalibration().copy());
         File f = new File(scratch, name + ".tif");
         if (!new FileSaver(dup).saveAsTiff(f.getPath())) throw fail("Cannot write a temporary copy of '" + imp.getTitle() + "'.");
+        copies.put(f.getPath(), "'" + imp.getTitle() + "'");
         return f.getPath();
     }
 
@@ -227,7 +268,7 @@ abstract class EngineCommand extends CommandBase {
     }
 
     int threadsArg(int t) {
-        if (t < 0) throw fail("Threads must be >= 0 (0 = ImageJ's setting).");
+        if (t < 0 || t > MAX_THREADS) throw fail("Threads must be 0.." + MAX_THREADS + " (0 = ImageJ's setting), not " + t + ".");
         return threads(t);
     }
 

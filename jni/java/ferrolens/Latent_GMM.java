@@ -49,7 +49,7 @@ public class Latent_GMM extends EngineCommand {
         if (k < 1 || k > 4096) throw fail("Components must be 1..4096, not " + k + ".");
         if ((long) imp.getWidth() * imp.getHeight() < k)
             throw fail("'" + imp.getTitle() + "' has fewer pixels than clusters (" + k + ").");
-        if (maxIter < 1) throw fail("Max iterations must be >= 1.");
+        requireRange("Max iterations", maxIter, 1, MAX_ITERATIONS);
         if (!(tol > 0) || !(reg >= 0)) throw fail("Tolerance must be > 0 and regularisation >= 0.");
         ImagePlus st = null;
         if (!structure.isEmpty()) {
@@ -58,7 +58,7 @@ public class Latent_GMM extends EngineCommand {
             requireSameSize(imp, st, "structure image");
             if (patch < 1 || patch > Math.min(st.getWidth(), st.getHeight()))
                 throw fail("Patch size must be 1.." + Math.min(st.getWidth(), st.getHeight()) + ", not " + patch + ".");
-            if (nearest < 1) throw fail("Nearest pixels per centroid must be >= 1.");
+            requireRange("Nearest pixels per centroid (at most the pixels of the image)", nearest, 1, st.getWidth() * st.getHeight());
         }
         if (!model.isEmpty()) existingFile(model, "model file");
         if (grid < 0 || grid > 128) throw fail("Latent grid tiles per side must be 0..128, not " + grid + ".");

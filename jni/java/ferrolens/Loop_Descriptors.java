@@ -16,6 +16,15 @@ public class Loop_Descriptors extends EngineCommand {
         return CommandBase.callWithOptions(new Loop_Descriptors(), options);
     }
 
+    /** The CLI asks for "--vmax V" when the planes carry no bias labels: say it with the dialog's field. */
+    @Override
+    String explain(String msg) {
+        int i = msg.indexOf(" carry no bias labels");
+        if (i < 0 || !msg.startsWith("the slices of ")) return msg;
+        return msg.substring("the slices of ".length(), i) + " has no bias labels on its planes (like \"1.250 V\"): set Vmax (vmax) > 0 "
+                + "to assume the triangle waveform 0 -> +vmax -> -vmax -> 0.";
+    }
+
     @Override
     void body() {
         ImagePlus imp = currentStack("loop grid (one loop per pixel along Z or T)", MIN_POINTS);

@@ -40,6 +40,8 @@ final class Options {
     private Map<String, String> parsed;
     private int next;
     private String error;
+    /** Numeric values as the user gave them (macro text, or the dialog's number), by key: for messages. */
+    private final Map<String, String> given = new LinkedHashMap<String, String>();
 
     Options(String title) {
         this.title = title;
@@ -118,10 +120,15 @@ final class Options {
         if (gd != null) {
             double v = gd.getNextNumber();
             if (gd.invalidNumber() && error == null) error = "'" + f.label.replace('_', ' ') + "' must be a number.";
+            given.put(f.key, show(v));
             return v;
         }
         String s = parsed.get(f.key);
-        if (s == null) return (Double) defaults.get(idx);
+        if (s == null) {
+            given.put(f.key, show((Double) defaults.get(idx)));
+            return (Double) defaults.get(idx);
+        }
+        given.put(f.key, s.trim());
         try {
             return Double.parseDouble(s.trim());
         } catch (NumberFormatException e) {
@@ -168,6 +175,25 @@ final class Options {
         if (error == null) error = "Option " + f.key + "=" + s + " is not one of " + String.join(", ", items) + ".";
         return null;
     }
+
+    /** A number as a user would write it: 3, 0.001, 1e+12. */
+    static String show(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e15) return String.valueOf((long) v);
+        return String.format(Locale.ROOT, "%.6g", v).replaceFirst("\\.?0+(e|$)", "$1");
+    }
+
+    /** The dialog's name of the field with this key, e.g. "Hist range (hist_range)", or null when there is none. */
+    String fieldName(String key) {
+        for (Field f : fields) {
+            if (!f.key.equals(key)) continue;
+            int p = f.label.indexOf(" (");
+            return (p > 0 ? f.label.substring(0, p) : f.label).replace('_', ' ') + " (" + key + ")";
+        }
+        return null;
+    }
+
+    /** The value of the numeric field key as given (macro text or the dialog's number), or null when not read. */
+    String given(String key) { return given.get(key); }
 
     /** First problem found while reading the values, or null. */
     String error() { return error; }

@@ -100,13 +100,13 @@ public class Spectral_AE_Train extends CommandBase {
         check(c.latent >= 1 && c.latent <= 1024, "Latent channels must be 1..1024, not " + c.latent + ".");
         check(c.l1 >= 0 && c.l1 <= 10, "The L1 activity weight must be 0..10, not " + c.l1 + ".");   // the engine's range (NaN fails too)
         check(c.dropout >= 0 && c.dropout < 1, "Dropout must be in [0, 1).");
-        check(c.learningRate > 0 && c.learningRate < 10, "The learning rate must be > 0 and < 10, not " + c.learningRate + ".");
-        check(c.batch >= 1, "The batch size must be at least 1.");
-        check(c.epochs >= 1, "Epochs must be at least 1.");
-        check(c.valSplit >= 0 && c.valSplit < 1, "The validation fraction must be in [0, 1).");
-        check(c.patience >= 0, "Patience must be >= 0 (0 = no early stopping).");
+        check(c.learningRate > 0 && c.learningRate <= 1, "The learning rate must be > 0 and <= 1, not " + c.learningRate + ".");   // the engine's range
+        check(c.batch >= 1 && c.batch <= 1000000, "The batch size must be 1..1000000, not " + c.batch + ".");   // the engine's range
+        check(c.epochs >= 1 && c.epochs <= 10000000, "Epochs must be 1..10000000, not " + c.epochs + ".");      // the engine's range
+        check(c.valSplit >= 0 && c.valSplit <= 0.9f, "The validation fraction must be in [0, 0.9], not " + c.valSplit + ".");
+        check(c.patience >= 0 && c.patience <= 10000000, "Patience must be 0..10000000 (0 = no early stopping), not " + c.patience + ".");
         check(seed >= 0 && seed == Math.rint(seed) && seed <= 9.007199254740992E15, "The seed must be a whole number >= 0.");
-        check(threads >= 0, "Threads must be >= 0 (0 = ImageJ's setting).");
+        check(threads >= 0 && threads <= MAX_THREADS, "Threads must be 0.." + MAX_THREADS + " (0 = ImageJ's setting), not " + threads + ".");
         check(levels >= 2 && levels <= 1000, "Traverse levels must be 2..1000, not " + levels + ".");
         c.seed = (long) seed;
         c.hardSigmoid = act.equals(ACTIVATIONS[0]);

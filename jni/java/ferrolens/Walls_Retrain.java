@@ -31,7 +31,7 @@ public class Walls_Retrain extends WallsModel {
         int threads = o.nextInt();
         check(o);
         modelFile(model, "walls.safetensors", "Walls > Train Wall Ensemble");
-        if (iterations < 1) throw fail("Iterations must be >= 1.");
+        requireRange("Iterations", iterations, 1, 10000000);   // the engine's range
         outputModel(output, "walls.safetensors");
         int thr = threadsArg(threads);
         begin("walls", "retrain");

@@ -43,11 +43,11 @@ public class Walls_Train extends WallsModel {
         check(o);
         if (members < 1 || members > 1000) throw fail("Members must be 1..1000, not " + members + ".");
         if (filters < 1 || filters > 512) throw fail("Filters must be 1..512, not " + filters + ".");
-        if (iterations < 1) throw fail("Iterations must be >= 1.");
+        requireRange("Iterations", iterations, 1, 10000000);   // the engine's range
         if (patch < 16 || patch > 4096 || patch % 4 != 0) throw fail("Patch must be a multiple of 4 in 16..4096, not " + patch + ".");
         if (batch < 1 || batch > 4096) throw fail("Batch must be 1..4096, not " + batch + ".");
         if (!(lr >= 1e-9 && lr <= 1)) throw fail("Learning rate must be 1e-9..1, not " + lr + ".");
-        if (swa < 0) throw fail("Swa_last must be >= 0.");
+        requireRange("Swa_last", swa, 0, 1000000);   // the engine's range (0 = none)
         outputModel(output, "walls.safetensors");
         int thr = threadsArg(threads);
         begin("walls", "train");

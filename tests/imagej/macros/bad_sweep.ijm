@@ -1,24 +1,30 @@
-// ctest ij_bad_sweep_<group> (issue 6): many bad inputs to the commands of every family (groups sae, i2s, stem, walls) in ONE ImageJ run.
+// ctest ij_bad_sweep_<group> (issue 6): many bad inputs to the commands of every family (groups sae, analysis, i2s, stem, walls)
+// in ONE ImageJ run per group.
 // The bad-input cases run their command in a nested macro (eval: its abort ends only that), the numeric sweep
 // through the command's callWithOptions (see className); every case reads what
 // the command logged (ferrolens.test.LogTap: in a -batch run the Log goes to stdout) and checks:
 //  - refused cases: exactly one "Ferrolens ERROR: <command>: ..." line, holding the expected words;
 //  - legal runs: no error, result windows or a summary line;
-//  - always: no Java exception text, no unknown option, every image open before the case has the same
-//    title, size and pixels afterwards (NaN/Inf counted apart).
+//  - always: no Java exception text, no unknown option, no refusal worded with a CLI option ("option --": the
+//    dialogs name their own fields), every image open before the case has the same title, size and pixels
+//    afterwards (NaN/Inf counted apart); the captured Log holds only this case's lines (no earlier SWEEP line).
 // Cases: RGB input, one NaN and one +Inf pixel, a missing model file, a single plane where a grid of
 // curves / 4D data is needed, and every numeric dialog field at 0, -1 and 1e12 (either refused with one
-// message or a legal run; the line "SWEEP ... ->" says which). A crash or hang ends the run without the
+// message or a legal run; the line "SWEEP ... ->" says which), and every count field just above its upper limit
+// (must be refused, naming the field and the limit: above() below). A crash or hang ends the run without the
 // final DONE line (run_ij.sh kills a hang).
 // Argument: group:repo_dir:out_dir, group = sae (family 1: Spectral Autoencoder Train / Apply; traversal is
-// part of both, "traverse" = levels, there is no separate ImageJ traverse command) | i2s (im2spec/spec2im train+apply, latent gmm) | stem (4D-STEM
+// part of both, "traverse" = levels, there is no separate ImageJ traverse command) | analysis (Decompose PCA / NMF,
+// Loop Descriptors) | i2s (im2spec/spec2im train+apply, latent gmm) | stem (4D-STEM
 // com/vdf/compare, diffraction-ae train/apply) | walls (segment, train, retrain, live, labels to mask, points).
 var nCases = 0, nRefused = 0, nRan = 0, nFail = 0, mainId = 0, repo = "", viaCall = false;
 a = split(getArgument(), ":");
 g = a[0]; repo = a[1]; out = a[2];
 File.makeDirectory(out);
 setBatchMode(true);
-call("ferrolens.test.LogTap.take");
+// NB a bare call() statement prints the string it returns into the Log: each take's result is assigned
+// (discarded = ...), or the discarded text of one case would show up again in the next case's capture
+discarded = call("ferrolens.test.LogTap.take");
 tStart = getTime();
 function fail(msg) { print("TEST FAIL " + msg); nFail++; }
 
@@ -68,9 +74,10 @@ function runCase(cmd, opts, expect, what) {
   nCases++;
   before = snapshot(); n0 = nImages;
   selectImage(mainId);
-  call("ferrolens.test.LogTap.take");
+  discarded = call("ferrolens.test.LogTap.take");
   t0 = getTime();
-  if (viaCall) call("ferrolens." + className(cmd) + ".callWithOptions", opts);
+  ret = "";   // (a bare call() would print its result into the Log)
+  if (viaCall) ret = call("ferrolens." + className(cmd) + ".callWithOptions", opts);
   else eval("run(\"" + cmd + "\", \"" + opts + "\");");
   ms = getTime() - t0;
   logged = call("ferrolens.test.LogTap.take");
@@ -78,12 +85,19 @@ function runCase(cmd, opts, expect, what) {
   lines = split(logged, "\n");
   for (i = 0; i < lines.length; i++) {
     if (indexOf(lines[i], "Ferrolens ERROR: ") >= 0) { errs++; if (msg == "") msg = lines[i]; }
+    if (indexOf(lines[i], "Ferrolens ERROR: ") >= 0 && indexOf(lines[i], "/ferrolens-") >= 0)
+      fail(what + ": refusal names a temporary copy instead of the image: " + lines[i]);
     if (indexOf(lines[i], "unknown option") >= 0) fail(what + ": " + lines[i]);
+    if (indexOf(lines[i], "option --") >= 0) fail(what + ": refusal names a CLI option, not the dialog field: " + lines[i]);
+    if (startsWith(lines[i], "SWEEP ") || startsWith(lines[i], "TEST FAIL")) fail(what + ": an earlier case's line leaked into the capture: " + lines[i]);
     if (indexOf(lines[i], "Exception") >= 0 || (indexOf(lines[i], "Error:") >= 0 && indexOf(lines[i], "ERROR") < 0))
       fail(what + ": Java error text: " + lines[i]);
   }
   ran = errs == 0 && (nImages > n0 || indexOf(logged, "Ferrolens ") >= 0);
   if (errs > 1) fail(what + ": " + errs + " error lines: " + logged);
+  if (viaCall && errs == 0 && ret != "ok") fail(what + ": callWithOptions returned '" + ret + "' without an error line");
+  if (viaCall && errs > 0) { if (lengthOf(ret) < 7) fail(what + ": callWithOptions returned '" + ret + "' after an error line");
+    else if (!endsWith(msg, ": " + substring(ret, 7))) fail(what + ": callWithOptions returned '" + ret + "', the Log says " + msg); }
   if (errs == 0 && !ran) fail(what + ": neither an error nor a result (silent)");
   if (errs > 0) {
     nRefused++;
@@ -101,7 +115,7 @@ function runCase(cmd, opts, expect, what) {
   if (expect == "OK" && !ran) fail(what + ": expected a legal run");
   checkSnapshot(before, what);
   run("Close All");
-  call("ferrolens.test.LogTap.take");
+  discarded = call("ferrolens.test.LogTap.take");
 }
 
 // The sweep runs the commands through their callWithOptions entry (the same body, Options parsing and checks;
@@ -114,7 +128,8 @@ function className(cmd) {
     "im2spec Apply...", "Im2Spec_Apply", "spec2im Train...", "Spec2Im_Train", "spec2im Apply...", "Spec2Im_Apply",
     "Latent Gaussian Mixture...", "Latent_GMM", "Segment Walls...", "Walls_Segment", "Train Wall Ensemble...", "Walls_Train",
     "Re-train Wall Ensemble...", "Walls_Retrain", "Live Segmentation...", "Walls_Live", "Wall Measurement Points...", "Walls_Points",
-    "Spectral Autoencoder Train", "Spectral_AE_Train", "Spectral Autoencoder Apply", "Spectral_AE_Apply");
+    "Spectral Autoencoder Train", "Spectral_AE_Train", "Spectral Autoencoder Apply", "Spectral_AE_Apply",
+    "Decompose PCA...", "Decompose_PCA", "Decompose NMF...", "Decompose_NMF", "Loop Descriptors...", "Loop_Descriptors");
   for (i = 0; i < names.length; i += 2) if (names[i] == cmd) return names[i + 1];
   fail("no class for " + cmd);
   return "none";
@@ -128,6 +143,19 @@ function sweep(kind, cmd, opts, fields) {
     setup(kind, "ok");
     kv = f[i] + "=" + vals[k];
     runCase(cmd, opts + " " + kv, "ANY", cmd + " " + kv);
+  }
+  viaCall = false;
+}
+// count fields just above their upper limit: each must be refused with one line naming the field and the limit
+// ("field=value=words;..."; the words are a piece of the refusal)
+function above(kind, cmd, opts, cases) {
+  viaCall = true;
+  f = split(cases, ";");
+  for (i = 0; i < f.length; i++) {
+    eq = indexOf(f[i], "="); eq2 = indexOf(f[i], "=", eq + 1);
+    kv = substring(f[i], 0, eq2);
+    setup(kind, "ok");
+    runCase(cmd, opts + " " + kv, "ERR:" + substring(f[i], eq2 + 1), cmd + " " + kv + " (above the limit)");
   }
   viaCall = false;
 }
@@ -146,6 +174,14 @@ function setup(kind, variant) {
     if (variant == "rgb") newImage("grid", "RGB ramp", 16, 16, 16);
     else if (variant == "single") newImage("grid", "32-bit ramp", 16, 16, 1);
     else { newImage("grid", "32-bit black", 16, 16, 16); run("Macro...", "code=[v = sin(0.4 * z + 0.2 * x) + 0.05 * y] stack"); }
+    if (variant == "nan" || variant == "inf") { setSlice(3); if (variant == "nan") setPixel(1, 2, NaN); else setPixel(1, 2, 1/0); setSlice(1); }
+    mainId = getImageID();
+  } else if (kind == "analysis") {
+    // "grid" 8 x 8 curves of 16 points, sin(2 pi z / 16 - 0.5) + 0.05 x: PCA / NMF (shift) and, against the
+    // triangle waveform of vmax, a loop per pixel
+    if (variant == "rgb") newImage("grid", "RGB ramp", 8, 8, 16);
+    else if (variant == "single") newImage("grid", "32-bit ramp", 8, 8, 1);
+    else { newImage("grid", "32-bit black", 8, 8, 16); run("Macro...", "code=[v = sin(2 * PI * z / 16 - 0.5) + 0.05 * x] stack"); }
     if (variant == "nan" || variant == "inf") { setSlice(3); if (variant == "nan") setPixel(1, 2, NaN); else setPixel(1, 2, 1/0); setSlice(1); }
     mainId = getImageID();
   } else if (kind == "sae") {
@@ -208,6 +244,7 @@ if (g == "i2s") {
     setup("i2s", "ok");     runCase(apply, ap, "OK", apply + " valid");
     sweep("i2s", train, trOut, "latent,filters,epochs,batch,lr,train_fraction,seed,threads");
     sweep("i2s", apply, ap, "threads");
+    above("i2s", train, trOut, "epochs=10000001=Epochs must be 1..10000000;threads=257=Threads must be 0..256");
   }
   // family 1 (spectral-ae apply), RGB only: the image is checked before the model
   setup("i2s", "rgb"); runCase("Spectral Autoencoder Apply", "model=[" + missing + "] threads=1", "ERR:is an RGB image", "spectral-ae apply RGB grid");
@@ -225,6 +262,8 @@ if (g == "i2s") {
   setup("i2s", "nans"); runCase("Latent Gaussian Mixture...", gm, "ERR:has a NaN or infinite pixel at x=1, y=2 (plane 1)", "latent gmm NaN structure");
   setup("i2s", "ok");   runCase("Latent Gaussian Mixture...", "components=2 model=[" + missing + "] threads=1", "ERR:Model file not found", "latent gmm missing model");
   sweep("i2s", "Latent Gaussian Mixture...", gm, "components,max_iterations,tolerance,regularisation,patch,nearest,latent_grid,seed,threads");
+  above("i2s", "Latent Gaussian Mixture...", gm, "max_iterations=100001=Max iterations must be 1..100000;"
+        + "nearest=257=Nearest pixels per centroid (at most the pixels of the image) must be 1..256;threads=257=Threads must be 0..256");
 } else if (g == "sae") {
   // family 1: an 8 x 8 grid of 16-point curves; Java's extract() refuses NaN/Inf before the engine
   sae = out + "/sae.safetensors";
@@ -241,6 +280,32 @@ if (g == "i2s") {
   sweep("sae", "Spectral Autoencoder Train", st + " save=[" + out + "/sweep_sae.safetensors]",
         "layers,decoder_layers,hidden,latent,l1,dropout,learning_rate,batch,epochs,validation,patience,seed,threads,traverse");
   sweep("sae", "Spectral Autoencoder Apply", sa, "threads,traverse");
+  above("sae", "Spectral Autoencoder Train", st + " save=[" + out + "/sweep_sae.safetensors]",
+        "epochs=10000001=Epochs must be 1..10000000;patience=10000001=Patience must be 0..10000000;"
+        + "batch=1000001=The batch size must be 1..1000000;threads=257=Threads must be 0..256;traverse=1001=Traverse levels must be 2..1000;"
+        + "learning_rate=1.5=The learning rate must be > 0 and <= 1;validation=0.95=The validation fraction must be in [0, 0.9]");
+  above("sae", "Spectral Autoencoder Apply", sa, "threads=257=Threads must be 0..256");
+} else if (g == "analysis") {
+  // family 1 analysis without a model: Decompose PCA / NMF and Loop Descriptors on an 8 x 8 grid of 16-point curves
+  cmds = newArray("Decompose PCA...", "Decompose NMF...", "Loop Descriptors...");
+  opts = newArray("components=2 threads=1", "components=2 max_iterations=50 shift seed=1 threads=1", "vmax=5 threads=1");
+  for (c = 0; c < cmds.length; c++) {
+    cm = cmds[c]; op = opts[c];
+    setup("analysis", "rgb");    runCase(cm, op, "ERR:" + rgbMsg, cm + " RGB");
+    setup("analysis", "nan");    runCase(cm, op, "ERR:" + nanMsg, cm + " NaN");
+    setup("analysis", "inf");    runCase(cm, op, "ERR:" + nanMsg, cm + " +Inf");
+    setup("analysis", "single"); runCase(cm, op, "ERR:'grid' has 1 plane", cm + " 1 plane");
+    setup("analysis", "ok");     runCase(cm, op, "OK", cm + " valid");
+  }
+  sweep("analysis", cmds[0], opts[0], "components,threads");
+  sweep("analysis", cmds[1], opts[1], "components,max_iterations,tolerance,seed,threads");
+  sweep("analysis", cmds[2], opts[2], "vmax,threads");
+  // vmax=0 means "bias from the slice labels"; these planes have none: the refusal names the image and the field
+  noBias = "ERR:'grid' has no bias labels on its planes";
+  cm = cmds[2]; setup("analysis", "ok"); runCase(cm, "vmax=0 threads=1", noBias, cm + " vmax=0 without bias labels");
+  above("analysis", cmds[0], opts[0], "components=4097=Components must be 1..4096;threads=257=Threads must be 0..256");
+  above("analysis", cmds[1], opts[1], "max_iterations=100001=Max iterations must be 1..100000;threads=257=Threads must be 0..256");
+  above("analysis", cmds[2], opts[2], "threads=257=Threads must be 0..256");
 } else if (g == "stem") {
   dae = out + "/dae.safetensors";
   dt = "width=2 embedding=2 epochs=1 batch=8 seed=1 threads=1";
@@ -266,6 +331,9 @@ if (g == "i2s") {
   cm = cmds[2]; op = opts[2]; sweep("stem", cm, op, "threads");
   cm = cmds[3]; op = opts[3]; sweep("stem", cm, op + " cyclic", "width,embedding,epochs,batch,lr,max_lr,step_size,l1,contrastive,divergence,stride,fraction,seed,threads");
   cm = cmds[4]; op = opts[4]; sweep("stem", cm, op, "threads");
+  cm = cmds[3]; op = opts[3]; above("stem", cm, op + " cyclic", "epochs=100000001=Epochs must be 1..100000000;step_size=100000001=Step size must be 1..100000000;"
+        + "threads=257=Threads must be 0..256");
+  above("stem", cmds[0], opts[0], "threads=257=Threads must be 0..256;hist_bins=4097=Histogram bins must be 2..4096");
 } else if (g == "walls") {
   w = out + "/walls.safetensors";
   tw = "images=[input] masks=[mask] members=1 filters=2 iterations=1 patch=32 batch=1 swa_last=0 threads=1";
@@ -295,6 +363,10 @@ if (g == "i2s") {
   cm = cmds[3]; op = opts[3]; sweep("walls", cm, op, "iterations,threads");
   sweep("walls", "Wall Measurement Points...", "mask=[mask] image=[input] every=5", "every,fraction,threads");
   sweep("walls", "Wall Measurement Points...", "mask=[mask] image=[input] every=0 fraction=0.5", "fraction");
+  above("walls", cmds[2], opts[2], "members=1001=Members must be 1..1000;iterations=10000001=Iterations must be 1..10000000;"
+        + "swa_last=1000001=Swa_last must be 0..1000000;threads=257=Threads must be 0..256");
+  above("walls", cmds[3], opts[3], "iterations=10000001=Iterations must be 1..10000000");
+  above("walls", cmds[0], opts[0], "threads=257=Threads must be 0..256");
 } else fail("unknown group " + g);
 print("SWEEP " + g + ": " + nCases + " cases, " + nRefused + " refused, " + nRan + " ran legally, " + nFail + " failures\nSWEEP " + g + " took " + round((getTime() - tStart) / 1000) + " s");
 if (nFail == 0) print("DONE bad_sweep " + g);
