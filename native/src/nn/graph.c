@@ -486,7 +486,8 @@ static size_t g_work_floats(const fl_graph *g)
              * weight gradient's scratch */
             for (int input_grad = 0; input_grad <= (g->training ? 1 : 0); input_grad++) {
                 const fl_wino_geom geo = wino_geom(g, o, input_grad);
-                const size_t wino = fl_wino_weight_floats(&geo) + fl_wino_work_floats(g->threads, &geo);
+                /* (keep_all graphs keep U in g->wino_u) */
+                const size_t wino = (g->keep_all ? 0 : fl_wino_weight_floats(&geo)) + fl_wino_work_floats(g->threads, &geo);
                 if (need < wino) need = wino;
             }
             const fl_wino_geom geo = wino_geom(g, o, 0);
@@ -1013,21 +1014,18 @@ static void conv_forward(fl_graph *g, const g_op *o, int64_t y0, int64_t y1)
     float *y = out->data + c0;
     if (conv_is_pointwise(o)) {
         fl_gemm_parallel(g->threads, 0, 0, Cout, ncols, K, 1.f, w, K, x + c0, N * HWo, 0.f, y, N * HWo);
-    } else if (conv_uses_winograd(g, o) && y0 == 0 && y1 == out->H && !g->wino_u) {
-        wino_run(g, o, 0, x, 0.f, y);
     } else if (conv_uses_winograd(g, o)) {
-        /* keep_all graph: U kept from the last full pass; a part of the rows is whole tile rows, rows
-         * [y0, y1) rounded out to fl_wino_row_block */
+        /* keep_all graphs keep U from the last full pass for their row updates; other graphs build it in
+         * the workspace */
         const fl_wino_geom geo = wino_geom(g, o, 0);
-        float *U = g->wino_u + o->u_off;
+        float *U = g->wino_u ? g->wino_u + o->u_off : g->work;
+        float *scratch = g->wino_u ? g->work : U + fl_wino_weight_floats(&geo);
         if (y0 == 0 && y1 == out->H) {
             fl_wino_weights(g->threads, w, &geo, 0, U);
-            fl_wino_conv(g->threads, U, &geo, x, 0.f, y, g->work);
-        } else {
-            fl_wino_conv_rows(g->threads, U, &geo, x, out->data, g->work, y0, y1, &y0, &y1);
+            fl_wino_conv(g->threads, U, &geo, x, 0.f, y, scratch);
+        } else { /* row updates: whole tile rows, [y0, y1) rounded out to fl_wino_row_block */
+            fl_wino_conv_rows(g->threads, U, &geo, x, out->data, scratch, y0, y1, &y0, &y1);
         }
-        conv_bias_rows(g, o, y0, y1);
-        return;
     } else {
         conv_cols src = conv_cols_of(g, o, x);
         src.col0 = c0;

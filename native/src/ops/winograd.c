@@ -427,7 +427,7 @@ static void conv_tiles(int threads, const wino_layer *L, const fl_wino_geom *geo
     const int64_t nblocks = (t_end - t_begin + L->TB - 1) / L->TB;
     const int nthr = nblocks < threads ? (int)nblocks : threads;
     const float *src = L->x + L->n0 * HW + L->ylo * geo->W;
-    const int64_t npix = geo->N == 1 ? L->rows_in * geo->W : L->nch * HW; /* rows only with one plane */
+    const int64_t npix = L->nch * L->rows_in * geo->W; /* a part of the rows only with one plane */
     wino_layer Lc = *L;
     Lc.xt = xt;
     Lc.T = t_end;
