@@ -152,6 +152,27 @@ int main(int argc, char **argv)
     }
     fl_walls_metrics_finish(&acc);
     fl_walls_metrics_finish(&accm);
+    /* how the full ensemble fares on each OOD variant: F1 where there are walls, the fraction of
+     * pixels called wall on the blobs (no walls) */
+    fl_walls_metrics vacc[4];
+    memset(vacc, 0, sizeof vacc);
+    double blob_fp = 0;
+    for (int i = 0; i < nood; i++) {
+        const float *pr_i = pood + (int64_t)i * E * n;
+        for (int64_t j = 0; j < n; j++) {
+            double mu, v;
+            stats(pr_i, n, E, j, &mu, &v);
+            pm[j] = mu >= 0.5;
+            tr[j] = om[i * n + j] != 0.f;
+            if (i % 4 == 0) blob_fp += pm[j];
+        }
+        if (i % 4 == 0) continue;
+        fl_walls_metrics one;
+        if (fl_walls_metrics_compute(ctx, pm, tr, S, S, 2.0, &one)) return bench_fail(ctx);
+        fl_walls_metrics_add(&vacc[i % 4], &one);
+    }
+    for (int t = 1; t < 4; t++) fl_walls_metrics_finish(&vacc[t]);
+    blob_fp /= (double)(nood / 4) * n;
     /* ratios for the first k members */
     int ks[16], nk = 0;
     for (int k = 2; k <= E && nk < 15; k = k == 2 ? 3 : k == 3 ? 5 : 2 * k) ks[nk++] = k;
@@ -160,9 +181,10 @@ int main(int argc, char **argv)
            "\"swa\":%d,\"swa_last\":%d,\"lr\":%g,\"seed\":%llu,\"data_seed\":%llu,\"size\":%lld,\"train_images\":%d,"
            "\"test_images\":%d,\"ood_images\":%d,\"threads\":%d,\"train_s\":%.1f,\"final_loss\":%.4g,"
            "\"precision\":%.4f,\"recall\":%.4f,\"f1\":%.4f,\"member_f1\":%.4f,\"var_in_near_wall_fraction\":%.3f,"
-           "\"var_check_maxdiff\":%.3g,\"by_members\":[",
+           "\"var_check_maxdiff\":%.3g,\"ood_blobs_wall_fraction\":%.4f,\"ood_f1\":{\"checker\":%.4f,\"inverted\":%.4f,\"noise\":%.4f},"
+           "\"by_members\":[",
            E, F, iters, P, B, swa, swa_last, lr, seed, dseed, (long long)S, np, ntest, nood, threads, ttrain, final_loss,
-           acc.precision, acc.recall, acc.f1, accm.f1, vin_near / vin_all, maxdiff);
+           acc.precision, acc.recall, acc.f1, accm.f1, vin_near / vin_all, maxdiff, blob_fp, vacc[1].f1, vacc[2].f1, vacc[3].f1);
     for (int q = 0; q < nk; q++) {
         const int k = ks[q];
         double vin = 0, vood = 0, vv[4] = {0, 0, 0, 0}, pv[4] = {0, 0, 0, 0}, pin_mean = 0;
