@@ -18,7 +18,7 @@
 #include "ferrolens_Native.h"
 #include "cli.h"
 
-#define FLJ_ABI 1 /* must equal ferrolens.Native.ABI */
+#define FLJ_ABI 2 /* must equal ferrolens.Native.ABI */
 
 enum { I_STEPS, I_HIDDEN, I_ENC, I_DEC, I_LATENT, I_BIDI, I_BN, I_HARDSIG, I_BATCH, I_EPOCHS, I_PATIENCE, I_NORM,
        I_OUTLIER, N_INTS };
@@ -331,23 +331,42 @@ JNIEXPORT void JNICALL Java_ferrolens_Native_saeGetConfig(JNIEnv *env, jclass cl
     if (c) config_to_java(env, c, ints, floats, seed);
 }
 
-JNIEXPORT jlong JNICALL Java_ferrolens_Native_saeCreate(JNIEnv *env, jclass cls, jintArray ints, jfloatArray floats,
-                                                        jlong seed, jint threads)
+/* The configuration the Java arrays hold (lengths checked by the caller). */
+static void config_from_java(JNIEnv *env, jintArray ints, jfloatArray floats, jlong seed, fl_sae_config *c)
 {
-    if (!check_config_arrays(env, ints, floats, NULL)) return 0;
     jint i[N_INTS];
     jfloat f[N_FLOATS];
     (*env)->GetIntArrayRegion(env, ints, 0, N_INTS, i);
     (*env)->GetFloatArrayRegion(env, floats, 0, N_FLOATS, f);
+    fl_sae_config_default(c);
+    c->steps = i[I_STEPS]; c->hidden = i[I_HIDDEN]; c->enc_layers = i[I_ENC]; c->dec_layers = i[I_DEC];
+    c->latent = i[I_LATENT]; c->bidirectional = i[I_BIDI]; c->batch_norm = i[I_BN]; c->hard_sigmoid = i[I_HARDSIG];
+    c->batch = i[I_BATCH]; c->epochs = i[I_EPOCHS]; c->patience = i[I_PATIENCE]; c->norm_mode = i[I_NORM];
+    c->outlier_repair = i[I_OUTLIER];
+    c->bn_eps = f[F_BN_EPS]; c->bn_momentum = f[F_BN_MOM]; c->l1 = f[F_L1]; c->dropout = f[F_DROPOUT]; c->lr = f[F_LR];
+    c->adam_beta1 = f[F_BETA1]; c->adam_beta2 = f[F_BETA2]; c->adam_eps = f[F_EPS]; c->val_split = f[F_VAL];
+    c->seed = (uint64_t)seed;
+}
+
+JNIEXPORT void JNICALL Java_ferrolens_Native_saeCheckConfig(JNIEnv *env, jclass cls, jintArray ints, jfloatArray floats,
+                                                            jlong seed)
+{
+    if (!check_config_arrays(env, ints, floats, NULL)) return;
     fl_sae_config c;
-    fl_sae_config_default(&c);
-    c.steps = i[I_STEPS]; c.hidden = i[I_HIDDEN]; c.enc_layers = i[I_ENC]; c.dec_layers = i[I_DEC];
-    c.latent = i[I_LATENT]; c.bidirectional = i[I_BIDI]; c.batch_norm = i[I_BN]; c.hard_sigmoid = i[I_HARDSIG];
-    c.batch = i[I_BATCH]; c.epochs = i[I_EPOCHS]; c.patience = i[I_PATIENCE]; c.norm_mode = i[I_NORM];
-    c.outlier_repair = i[I_OUTLIER];
-    c.bn_eps = f[F_BN_EPS]; c.bn_momentum = f[F_BN_MOM]; c.l1 = f[F_L1]; c.dropout = f[F_DROPOUT]; c.lr = f[F_LR];
-    c.adam_beta1 = f[F_BETA1]; c.adam_beta2 = f[F_BETA2]; c.adam_eps = f[F_EPS]; c.val_split = f[F_VAL];
-    c.seed = (uint64_t)seed;
+    config_from_java(env, ints, floats, seed, &c);
+    fl_ctx *ctx = make_ctx(env, 1, NULL, NULL);
+    if (!ctx) return;
+    fl_status s = fl_sae_check_config(ctx, &c);
+    if (s != FL_OK) throw_status(env, ctx, s);
+    fl_ctx_free(ctx);
+}
+
+JNIEXPORT jlong JNICALL Java_ferrolens_Native_saeCreate(JNIEnv *env, jclass cls, jintArray ints, jfloatArray floats,
+                                                        jlong seed, jint threads)
+{
+    if (!check_config_arrays(env, ints, floats, NULL)) return 0;
+    fl_sae_config c;
+    config_from_java(env, ints, floats, seed, &c);
     fl_ctx *ctx = make_ctx(env, threads, NULL, NULL);
     if (!ctx) return 0;
     fl_sae *m = NULL;

@@ -262,6 +262,13 @@ Test(sae, bad_input_is_refused_and_changes_nothing)
     c = tiny_config();
     c.dropout = 1.f;
     cr_expect_eq(fl_sae_create(ctx, &c, &m), FL_EINVAL);
+    /* the check the ImageJ dialog runs before reading its data: create's ranges, worded for the user */
+    c = tiny_config();
+    c.steps = 0;
+    cr_expect_eq(fl_sae_check_config(ctx, &c), FL_OK, "%s", fl_ctx_message(ctx));
+    c.hidden = 2049;
+    cr_expect_eq(fl_sae_check_config(ctx, &c), FL_EINVAL);
+    cr_expect_str_eq(fl_ctx_message(ctx), "hidden units must be 1..2048 (got 2049)");
     c = tiny_config();
     cr_assert_eq(fl_sae_create(ctx, &c, &m), FL_OK);
     float *before = malloc((size_t)fl_sae_param_count(m) * sizeof(float));

@@ -25,7 +25,7 @@ import java.util.List;
  */
 public final class Native {
     /** Must equal FLJ_ABI in jni/c/ferrolens_jni.c. */
-    static final int ABI = 1;
+    static final int ABI = 2;
     static final String LIB = "ferrolens_jni";
 
     // indices into the int[] / float[] config arrays exchanged with the glue (see SaeConfig)
@@ -203,6 +203,7 @@ public final class Native {
     static native int abiVersion();
     static native String engineVersion();
     static native void saeConfigDefault(int[] ints, float[] floats, long[] seed);
+    static native void saeCheckConfig(int[] ints, float[] floats, long seed) throws FerrolensException;
     static native long saeCreate(int[] ints, float[] floats, long seed, int threads) throws FerrolensException;
     static native void saeFree(long handle);
     static native void saeGetConfig(long handle, int[] ints, float[] floats, long[] seed);

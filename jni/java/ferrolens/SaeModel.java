@@ -27,6 +27,13 @@ public final class SaeModel implements AutoCloseable {
         this.handle = handle;
     }
 
+    /** IllegalArgumentException, in the engine's words, when create() would refuse cfg (steps may still be 0). */
+    public static void check(SaeConfig cfg) throws FerrolensException {
+        if (cfg == null) throw new IllegalArgumentException("no configuration");
+        Native.load();
+        Native.saeCheckConfig(cfg.ints(), cfg.floats(), cfg.seed);
+    }
+
     public static SaeModel create(SaeConfig cfg, int threads) throws FerrolensException {
         if (cfg == null) throw new IllegalArgumentException("no configuration");
         Native.load();

@@ -94,23 +94,20 @@ public class Spectral_AE_Train extends CommandBase {
         String save = o.nextString();
         if (o.error() != null) throw fail(o.error());
 
-        check(c.encLayers >= 1 && c.encLayers <= 16, "Layers (encoder) must be 1..16, not " + c.encLayers + ".");
-        check(c.decLayers >= 1 && c.decLayers <= 16, "Decoder layers must be 1..16, not " + c.decLayers + ".");
-        check(c.hidden >= 1 && c.hidden <= 4096, "Hidden units must be 1..4096, not " + c.hidden + ".");
-        check(c.latent >= 1 && c.latent <= 1024, "Latent channels must be 1..1024, not " + c.latent + ".");
-        check(c.l1 >= 0 && c.l1 <= 10, "The L1 activity weight must be 0..10, not " + c.l1 + ".");   // the engine's range (NaN fails too)
-        check(c.dropout >= 0 && c.dropout < 1, "Dropout must be in [0, 1).");
-        check(c.learningRate > 0 && c.learningRate <= 1, "The learning rate must be > 0 and <= 1, not " + c.learningRate + ".");   // the engine's range
-        check(c.batch >= 1 && c.batch <= 1000000, "The batch size must be 1..1000000, not " + c.batch + ".");   // the engine's range
-        check(c.epochs >= 1 && c.epochs <= 10000000, "Epochs must be 1..10000000, not " + c.epochs + ".");      // the engine's range
-        check(c.valSplit >= 0 && c.valSplit <= 0.9f, "The validation fraction must be in [0, 0.9], not " + c.valSplit + ".");
-        check(c.patience >= 0 && c.patience <= 10000000, "Patience must be 0..10000000 (0 = no early stopping), not " + c.patience + ".");
+        check(c.epochs >= 1, "Epochs must be at least 1, not " + c.epochs + ".");
         check(seed >= 0 && seed == Math.rint(seed) && seed <= 9.007199254740992E15, "The seed must be a whole number >= 0.");
         check(threads >= 0 && threads <= MAX_THREADS, "Threads must be 0.." + MAX_THREADS + " (0 = ImageJ's setting), not " + threads + ".");
         check(levels >= 2 && levels <= 1000, "Traverse levels must be 2..1000, not " + levels + ".");
         c.seed = (long) seed;
         c.hardSigmoid = act.equals(ACTIVATIONS[0]);
         c.normMode = norm.equals("global") ? SaeConfig.NORM_GLOBAL : norm.equals("per-curve") ? SaeConfig.NORM_PER_CURVE : SaeConfig.NORM_NONE;
+        try {   // the engine's ranges, before the curves are read
+            SaeModel.check(c);
+        } catch (IllegalArgumentException e) {
+            throw fail(sentence(e.getMessage()));
+        } catch (FerrolensException e) {
+            throw failEngine("Checking the settings", e);
+        }
         String axis = resolveAxis(imp, auto, chosenAxis);
 
         if (save.isEmpty() && !o.fromMacro()) {
@@ -156,6 +153,13 @@ public class Spectral_AE_Train extends CommandBase {
 
     private void check(boolean ok, String msg) {
         if (!ok) throw fail(msg);
+    }
+
+    /** "hidden units must be 1..2048 (got 3000)" -> "Hidden units must be 1..2048 (got 3000)." */
+    static String sentence(String engineMessage) {
+        if (engineMessage == null || engineMessage.isEmpty()) return "The engine refused these settings.";
+        String m = Character.toUpperCase(engineMessage.charAt(0)) + engineMessage.substring(1);
+        return m.endsWith(".") ? m : m + ".";
     }
 
     static String stripExt(String t) {

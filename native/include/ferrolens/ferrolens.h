@@ -113,6 +113,9 @@ typedef struct fl_sae_report {
     int32_t cancelled;        /* 1 if stopped by the user; the model holds the best weights so far */
 } fl_sae_report;
 
+/* FL_OK when fl_sae_create would accept cfg (steps may still be 0); else FL_EINVAL and a message naming
+ * the setting and its range. Front ends call it before reading their data. */
+fl_status fl_sae_check_config(fl_ctx *ctx, const fl_sae_config *cfg);
 fl_status fl_sae_create(fl_ctx *ctx, const fl_sae_config *cfg, fl_sae **out);
 void fl_sae_free(fl_sae *m);
 const fl_sae_config *fl_sae_get_config(const fl_sae *m);

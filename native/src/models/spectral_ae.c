@@ -276,6 +276,12 @@ static fl_status sae_alloc(fl_ctx *ctx, const fl_sae_config *cfg, fl_sae **out)
     return FL_OK;
 }
 
+fl_status fl_sae_check_config(fl_ctx *ctx, const fl_sae_config *cfg)
+{
+    if (!cfg) return fl_fail(ctx, FL_EINVAL, "fl_sae_check_config: NULL argument");
+    return check_config(ctx, cfg);
+}
+
 fl_status fl_sae_create(fl_ctx *ctx, const fl_sae_config *cfg, fl_sae **out)
 {
     if (!cfg || !out) return fl_fail(ctx, FL_EINVAL, "fl_sae_create: NULL argument");

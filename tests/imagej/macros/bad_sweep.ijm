@@ -281,9 +281,12 @@ if (g == "i2s") {
         "layers,decoder_layers,hidden,latent,l1,dropout,learning_rate,batch,epochs,validation,patience,seed,threads,traverse");
   sweep("sae", "Spectral Autoencoder Apply", sa, "threads,traverse");
   above("sae", "Spectral Autoencoder Train", st + " save=[" + out + "/sweep_sae.safetensors]",
-        "epochs=10000001=Epochs must be 1..10000000;patience=10000001=Patience must be 0..10000000;"
-        + "batch=1000001=The batch size must be 1..1000000;threads=257=Threads must be 0..256;traverse=1001=Traverse levels must be 2..1000;"
-        + "learning_rate=1.5=The learning rate must be > 0 and <= 1;validation=0.95=The validation fraction must be in [0, 0.9]");
+        "epochs=10000001=Epochs must be 0..10000000 (got 10000001).;batch=1000001=Batch size must be 1..1000000 (got 1000001).;"
+        + "threads=257=Threads must be 0..256;traverse=1001=Traverse levels must be 2..1000;"
+        + "learning_rate=1.5=Learning rate must be in (0,1] (got 1.5).;validation=0.95=Validation fraction must be in [0,0.9] (got 0.95).;"
+        + "layers=17=Encoder layers must be 1..16 (got 17).;decoder_layers=17=Decoder layers must be 1..16 (got 17).;"
+        + "hidden=2049=Hidden units must be 1..2048 (got 2049).;latent=4097=Latent size must be 1..4096 (got 4097).;"
+        + "l1=10.5=L1 weight must be in [0,10] (got 10.5).;dropout=1=Dropout must be in [0,1) (got 1).");
   above("sae", "Spectral Autoencoder Apply", sa, "threads=257=Threads must be 0..256");
 } else if (g == "analysis") {
   // family 1 analysis without a model: Decompose PCA / NMF and Loop Descriptors on an 8 x 8 grid of 16-point curves
