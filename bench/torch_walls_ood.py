@@ -24,7 +24,6 @@ Usage: /usr/bin/python3 bench/torch_walls_ood.py DATA_DIR [--members 5] [--filte
 """
 import argparse
 import json
-import math
 import os
 import time
 
@@ -220,11 +219,12 @@ for k in sorted({2, 3, 5, a.members}):
         continue
     vin = pin[:, :k].var(1).mean()
     vv = [pood[t::4, :k].var(1).mean() for t in range(4)]
-    rows.append({"k": k, "var_in": vin, "var_ood": pood[:, :k].var(1).mean(), "ratio": pood[:, :k].var(1).mean() / vin,
-                 "ratio_blobs": vv[0] / vin, "ratio_checker": vv[1] / vin, "ratio_inverted": vv[2] / vin,
-                 "ratio_noise": vv[3] / vin, "mean_prob_in": pin[:, :k].mean(),
-                 "mean_prob_ood": [pood[t::4, :k].mean() for t in range(4)]})
+    vood = pood[:, :k].var(1).mean()
+    rows.append({"k": k, "var_in": float(vin), "var_ood": float(vood), "ratio": round(vood / vin, 3),
+                 "ratio_blobs": round(vv[0] / vin, 3), "ratio_checker": round(vv[1] / vin, 3),
+                 "ratio_inverted": round(vv[2] / vin, 3), "ratio_noise": round(vv[3] / vin, 3),
+                 "mean_prob_in": round(pin[:, :k].mean(), 3),
+                 "mean_prob_ood": [round(pood[t::4, :k].mean(), 3) for t in range(4)]})
 print(json.dumps({"bench": "torch_walls_ood", "members": a.members, "filters": a.filters, "iterations": a.iters,
                   "patch": a.patch, "batch": a.batch, "threads": a.threads, "train_s": round(ttrain, 1),
-                  "f1_mean_of_images": float(np.mean(f1s)), "by_members": rows},
-                 default=lambda v: round(float(v), 4)))
+                  "f1_mean_of_images": round(float(np.mean(f1s)), 4), "by_members": rows}))

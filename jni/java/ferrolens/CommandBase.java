@@ -39,6 +39,11 @@ abstract class CommandBase implements PlugIn {
         if (v < lo || v > hi) throw fail(field + " must be " + lo + ".." + hi + ", not " + v + ".");
     }
 
+    /** Refuses a thread count outside 0..MAX_THREADS (0 = ImageJ's setting). */
+    void requireThreads(int t) {
+        if (t < 0 || t > MAX_THREADS) throw fail("Threads must be 0.." + MAX_THREADS + " (0 = ImageJ's setting), not " + t + ".");
+    }
+
     /** Thrown by the helpers after fail() reported the problem; run() just returns. */
     static final class Abort extends RuntimeException {
         private static final long serialVersionUID = 1L;

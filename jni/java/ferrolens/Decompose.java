@@ -44,7 +44,7 @@ abstract class Decompose extends EngineCommand {
         }
         int threads = o.nextInt();
         check(o);
-        if (k < 1 || k > 4096) throw fail("Components must be 1..4096, not " + k + ".");
+        requireRange("Components", k, 1, 4096);
         if (nmf()) requireRange("Max iterations", maxIter, 1, MAX_ITERATIONS);
         if (nmf() && !(tol >= 0 && tol <= 1)) throw fail("Tolerance must be 0..1.");
         if (!axis.equals("auto") && (axis.equals("Z") ? imp.getNSlices() : imp.getNFrames()) < 2)

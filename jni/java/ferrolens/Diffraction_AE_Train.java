@@ -53,16 +53,16 @@ public class Diffraction_AE_Train extends Stem4D {
         int threads = o.nextInt();
         check(o);
         resolveInput();
-        if (width < 1 || width > 4096) throw fail("Width must be 1..4096, not " + width + ".");
-        if (embedding < 1 || embedding > 4096) throw fail("Embedding must be 1..4096, not " + embedding + ".");
+        requireRange("Width", width, 1, 4096);
+        requireRange("Embedding", embedding, 1, 4096);
         if (!pools.isEmpty() && !pools.matches("\\s*\\d+(\\s*,\\s*\\d+)*\\s*"))
             throw fail("Pools must be integers separated by commas (e.g. 2,2,3), not '" + pools + "'.");
         requireRange("Epochs", epochs, 1, 100000000);   // the engine's range
-        if (batch < 1 || batch > 65536) throw fail("Batch must be 1..65536, not " + batch + ".");
+        requireRange("Batch", batch, 1, 65536);
         if (!(lr >= 1e-9 && lr <= 9.99) || !(maxLr >= 1e-9 && maxLr <= 9.99)) throw fail("Learning rates must be 1e-9..9.99.");
         requireRange("Step size", step, 1, 100000000);
         if (!(l1 >= 0) || !(contrastive >= 0) || !(divergence >= 0)) throw fail("The L1, contrastive and divergence weights must be >= 0.");
-        if (stride < 1 || stride > 65536) throw fail("Stride must be 1..65536, not " + stride + ".");
+        requireRange("Stride", stride, 1, 65536);
         if (!(fraction > 0 && fraction <= 1)) throw fail("Fraction must be in (0, 1], not " + fraction + ".");
         outputModel(output, "dae.safetensors");
         int thr = threadsArg(threads);

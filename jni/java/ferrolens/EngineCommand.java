@@ -268,7 +268,7 @@ abstract class EngineCommand extends CommandBase {
     }
 
     int threadsArg(int t) {
-        if (t < 0 || t > MAX_THREADS) throw fail("Threads must be 0.." + MAX_THREADS + " (0 = ImageJ's setting), not " + t + ".");
+        requireThreads(t);
         return threads(t);
     }
 

@@ -77,10 +77,10 @@ abstract class Im2Spec extends EngineCommand {
             throw fail("'" + ref.getTitle() + "' is " + ref.getWidth() + " x " + ref.getHeight() + ": smaller than the " + patch + " x " + patch + " patch.");
         java.awt.Rectangle roi = null;
         if (train()) {
-            if (latent < 1 || latent > 4096) throw fail("Latent size must be 1..4096, not " + latent + ".");
-            if (filters < 1 || filters > 1024) throw fail("Filters must be 1..1024, not " + filters + ".");
+            requireRange("Latent size", latent, 1, 4096);
+            requireRange("Filters", filters, 1, 1024);
             requireRange("Epochs", epochs, 1, 10000000);   // the engine's range
-            if (batch < 2 || batch > 100000) throw fail("Batch must be 2..100000, not " + batch + ".");
+            requireRange("Batch", batch, 2, 100000);
             if (!(lr >= 1e-9 && lr <= 1)) throw fail("Learning rate must be 1e-9..1, not " + lr + ".");
             if (!(fraction >= 0.001 && fraction <= 0.999)) throw fail("Train fraction must be 0.001..0.999, not " + fraction + ".");
             outputModel(output, group() + ".safetensors");

@@ -46,7 +46,7 @@ public class Latent_GMM extends EngineCommand {
         int grid = o.nextInt();
         int seed = o.nextInt(), threads = o.nextInt();
         check(o);
-        if (k < 1 || k > 4096) throw fail("Components must be 1..4096, not " + k + ".");
+        requireRange("Components", k, 1, 4096);
         if ((long) imp.getWidth() * imp.getHeight() < k)
             throw fail("'" + imp.getTitle() + "' has fewer pixels than clusters (" + k + ").");
         requireRange("Max iterations", maxIter, 1, MAX_ITERATIONS);
@@ -61,7 +61,7 @@ public class Latent_GMM extends EngineCommand {
             requireRange("Nearest pixels per centroid (at most the pixels of the image)", nearest, 1, st.getWidth() * st.getHeight());
         }
         if (!model.isEmpty()) existingFile(model, "model file");
-        if (grid < 0 || grid > 128) throw fail("Latent grid tiles per side must be 0..128, not " + grid + ".");
+        requireRange("Latent grid tiles per side", grid, 0, 128);
         int thr = threadsArg(threads);
         String base = stripExtension(imp.getTitle());
         begin("latent", "gmm");

@@ -35,7 +35,7 @@ public class STEM_COM extends Stem4D {
         check(o);
         resolveInput();
         if (!(threshold >= 0)) throw fail("Threshold must be >= 0.");
-        if (bins < 2 || bins > 4096) throw fail("Histogram bins must be 2..4096, not " + bins + ".");
+        requireRange("Histogram bins", bins, 2, 4096);
         if (!(range >= 0)) throw fail("Histogram range must be >= 0.");
         if (!mask.isEmpty() && !mask.matches("\\s*[-+0-9.eE]+\\s*,\\s*[-+0-9.eE]+\\s*,\\s*[-+0-9.eE]+\\s*"))
             throw fail("Mask disc must be three numbers cx,cy,r (detector pixels), not '" + mask + "'.");

@@ -46,8 +46,8 @@ public class Spectral_AE_Apply extends CommandBase {
         String others = o.nextChoice(Spectral_AE_Train.OTHERS);
         String chosen = auto == null ? o.nextChoice(Spectral_AE_Train.AXES) : null;
         if (o.error() != null) throw fail(o.error());
-        if (threads < 0 || threads > MAX_THREADS) throw fail("Threads must be 0.." + MAX_THREADS + " (0 = ImageJ's setting), not " + threads + ".");
-        if (levels < 2 || levels > 1000) throw fail("Traverse levels must be 2..1000, not " + levels + ".");
+        requireThreads(threads);
+        requireRange("Traverse levels", levels, 2, Spectral_AE_Train.MAX_LEVELS);
         if (path.isEmpty()) {
             if (o.fromMacro()) throw fail("No model file given: add model=[/path/model.safetensors].");
             OpenDialog od = new OpenDialog("Spectral autoencoder model", null);

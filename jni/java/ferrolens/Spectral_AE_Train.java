@@ -18,6 +18,8 @@ public class Spectral_AE_Train extends CommandBase {
     static final String[] ACTIVATIONS = {"hard_sigmoid", "logistic"};
     static final String[] NORMS = {"global", "per-curve", "none"};
     static final String[] OTHERS = {"zero", "mean"};
+    /** Largest number of traversal levels per latent channel (Train and Apply). */
+    static final int MAX_LEVELS = 1000;
     static final String[] AXES = {"Z", "T"};
 
     @Override
@@ -96,8 +98,8 @@ public class Spectral_AE_Train extends CommandBase {
 
         check(c.epochs >= 1, "Epochs must be at least 1, not " + c.epochs + ".");
         check(seed >= 0 && seed == Math.rint(seed) && seed <= 9.007199254740992E15, "The seed must be a whole number >= 0.");
-        check(threads >= 0 && threads <= MAX_THREADS, "Threads must be 0.." + MAX_THREADS + " (0 = ImageJ's setting), not " + threads + ".");
-        check(levels >= 2 && levels <= 1000, "Traverse levels must be 2..1000, not " + levels + ".");
+        requireThreads(threads);
+        requireRange("Traverse levels", levels, 2, MAX_LEVELS);
         c.seed = (long) seed;
         c.hardSigmoid = act.equals(ACTIVATIONS[0]);
         c.normMode = norm.equals("global") ? SaeConfig.NORM_GLOBAL : norm.equals("per-curve") ? SaeConfig.NORM_PER_CURVE : SaeConfig.NORM_NONE;

@@ -41,11 +41,11 @@ public class Walls_Train extends WallsModel {
         String output = o.nextString();
         int threads = o.nextInt();
         check(o);
-        if (members < 1 || members > 1000) throw fail("Members must be 1..1000, not " + members + ".");
-        if (filters < 1 || filters > 512) throw fail("Filters must be 1..512, not " + filters + ".");
+        requireRange("Members", members, 1, 1000);
+        requireRange("Filters", filters, 1, 512);
         requireRange("Iterations", iterations, 1, 10000000);   // the engine's range
         if (patch < 16 || patch > 4096 || patch % 4 != 0) throw fail("Patch must be a multiple of 4 in 16..4096, not " + patch + ".");
-        if (batch < 1 || batch > 4096) throw fail("Batch must be 1..4096, not " + batch + ".");
+        requireRange("Batch", batch, 1, 4096);
         if (!(lr >= 1e-9 && lr <= 1)) throw fail("Learning rate must be 1e-9..1, not " + lr + ".");
         requireRange("Swa_last", swa, 0, 1000000);   // the engine's range (0 = none)
         outputModel(output, "walls.safetensors");

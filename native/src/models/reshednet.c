@@ -791,8 +791,11 @@ static fl_status live_rows_new(fl_ctx *ctx, fl_reshed_live *lv, size_t other_byt
     fl_graph_keep_all(probe);
     const size_t per = fl_graph_memory_bytes(probe);
     fl_graph_free(probe);
-    const size_t half = fl_memory_available() / 2;
-    const size_t budget = ctx->memory_budget ? ctx->memory_budget : half > LIVE_CACHE_MIN ? half : LIVE_CACHE_MIN;
+    size_t budget = ctx->memory_budget;
+    if (!budget) {
+        const size_t half = fl_memory_available() / 2;
+        budget = half > LIVE_CACHE_MIN ? half : LIVE_CACHE_MIN;
+    }
     if ((double)per * m->members + (double)other_bytes > (double)budget) return FL_OK;
     lv->mf = calloc((size_t)m->members, sizeof *lv->mf);
     if (!lv->mf) return fl_fail(ctx, FL_ENOMEM, "out of memory");

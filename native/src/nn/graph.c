@@ -979,12 +979,27 @@ static int conv_grad_is_conv(const g_op *o)
     return o->stride == 1 && o->ph <= o->dh * (o->kh - 1) && o->pw <= o->dw * (o->kw - 1);
 }
 
+/* Where a Winograd layer's U lives: keep_all graphs keep the forward U of every layer from the last full
+ * pass in g->wino_u (their row updates reuse it); otherwise U is built at the start of the workspace.
+ * *scratch: fl_wino_conv's workspace after it. */
+static float *wino_u_of(fl_graph *g, const g_op *o, int input_grad, const fl_wino_geom *geo, float **scratch)
+{
+    if (g->wino_u && !input_grad) {
+        *scratch = g->work;
+        return g->wino_u + o->u_off;
+    }
+    *scratch = g->work + fl_wino_weight_floats(geo);
+    return g->work;
+}
+
+/* A full Winograd pass: the forward convolution, or (input_grad) the input gradient as a convolution of
+ * dy with the flipped kernel. */
 static void wino_run(fl_graph *g, const g_op *o, int input_grad, const float *x, float beta, float *y)
 {
     const fl_wino_geom geo = wino_geom(g, o, input_grad);
-    float *U = g->work;
+    float *scratch, *U = wino_u_of(g, o, input_grad, &geo, &scratch);
     fl_wino_weights(g->threads, P(g, o->w), &geo, input_grad, U);
-    fl_wino_conv(g->threads, U, &geo, x, beta, y, U + fl_wino_weight_floats(&geo));
+    fl_wino_conv(g->threads, U, &geo, x, beta, y, scratch);
 }
 
 /* Adds the bias to output rows [y0, y1) of every plane (a part of the rows only with batch 1). */
@@ -1014,18 +1029,13 @@ static void conv_forward(fl_graph *g, const g_op *o, int64_t y0, int64_t y1)
     float *y = out->data + c0;
     if (conv_is_pointwise(o)) {
         fl_gemm_parallel(g->threads, 0, 0, Cout, ncols, K, 1.f, w, K, x + c0, N * HWo, 0.f, y, N * HWo);
+    } else if (conv_uses_winograd(g, o) && y0 == 0 && y1 == out->H) {
+        wino_run(g, o, 0, x, 0.f, y);
     } else if (conv_uses_winograd(g, o)) {
-        /* keep_all graphs keep U from the last full pass for their row updates; other graphs build it in
-         * the workspace */
+        /* row updates: whole tile rows ([y0, y1) rounded out to fl_wino_row_block), U of the last full pass */
         const fl_wino_geom geo = wino_geom(g, o, 0);
-        float *U = g->wino_u ? g->wino_u + o->u_off : g->work;
-        float *scratch = g->wino_u ? g->work : U + fl_wino_weight_floats(&geo);
-        if (y0 == 0 && y1 == out->H) {
-            fl_wino_weights(g->threads, w, &geo, 0, U);
-            fl_wino_conv(g->threads, U, &geo, x, 0.f, y, scratch);
-        } else { /* row updates: whole tile rows, [y0, y1) rounded out to fl_wino_row_block */
-            fl_wino_conv_rows(g->threads, U, &geo, x, out->data, scratch, y0, y1, &y0, &y1);
-        }
+        float *scratch, *U = wino_u_of(g, o, 0, &geo, &scratch);
+        fl_wino_conv_rows(g->threads, U, &geo, x, out->data, scratch, y0, y1, &y0, &y1);
     } else {
         conv_cols src = conv_cols_of(g, o, x);
         src.col0 = c0;

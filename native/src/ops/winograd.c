@@ -52,6 +52,8 @@ static size_t vm_floats(const fl_wino_geom *g)
  * XT_BUDGET floats (at least one plane), which bounds the extra memory for large batches. */
 enum { XT_BUDGET = 1 << 21 };
 static int64_t padded_channels(int64_t C) { return (C + LANES - 1) / LANES * LANES; }
+/* The kernels below run in AVX2+FMA when the CPU has them, else as plain C of the same code. */
+static int has_avx2_fma(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 /* Planes per chunk when a plane takes per_plane floats of transposed data. */
 static int64_t planes_per_chunk(const fl_wino_geom *g, int64_t per_plane)
 {
@@ -134,7 +136,7 @@ static void weights8_generic(const float *w, const fl_wino_geom *geo, int flip, 
 void fl_wino_weights(int threads, const float *w, const fl_wino_geom *geo, int flip, float *U)
 {
     const int64_t pairs = geo->Cout * geo->Cin;
-    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const int avx2 = has_avx2_fma();
     const weights8_fn weights8 = avx2 ? weights8_avx2 : weights8_generic;
 #pragma omp parallel for num_threads(threads) if (pairs >= 4096) schedule(static)
     for (int64_t p0 = 0; p0 < pairs; p0 += LANES) weights8(w, geo, flip, U, p0);
@@ -419,7 +421,7 @@ static void conv_tiles(int threads, const wino_layer *L, const fl_wino_geom *geo
 {
     const int one_d = geo->one_d, P = points(geo);
     const int64_t Cin = geo->Cin, HW = geo->H * geo->W;
-    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const int avx2 = has_avx2_fma();
     const block_fn block = avx2 ? (one_d ? block_avx2_1d : block_avx2_2d) : (one_d ? block_generic_1d : block_generic_2d);
     const transpose_fn transpose = avx2 ? transpose_chunk_avx2 : transpose_chunk_generic;
     float *xt = work, *scratch = work + xt_floats(geo);
@@ -613,7 +615,7 @@ void fl_wino_weight_grad(int threads, const fl_wino_geom *geo, const float *x, c
     const int64_t vs = channel_stride(P, WG_TILES);
     float *xt = work, *dyt = xt + (cp * geo->H * geo->W + 1) * padded_channels(Cin);
     float *V = dyt + (cp * Ho * Wo + 1) * padded_channels(Cout), *D = V + Cin * vs, *dU = D + Cout * vs;
-    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const int avx2 = has_avx2_fma();
     const wgrad_group_fn group = avx2 ? (one_d ? wgrad_group_avx2_1d : wgrad_group_avx2_2d)
                                       : (one_d ? wgrad_group_generic_1d : wgrad_group_generic_2d);
     const transpose_fn transpose = avx2 ? transpose_chunk_avx2 : transpose_chunk_generic;
